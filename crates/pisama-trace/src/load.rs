@@ -1,0 +1,867 @@
+//! Reading inputs: files, folders, stdin; gzip and zstd; JSON, JSONL and text; streaming.
+//!
+//! Small inputs (under [`LoadOptions::stream_threshold`], 100 MiB by default) are read whole.
+//! Larger ones stream: a top-level JSON array is read element by element and a JSONL file line
+//! by line, so a batch of many traces needs memory for one trace at a time. A large input
+//! whose format is one document (a Claude Code session, a single JSON object) is necessarily
+//! read whole, which is still bounded by the largest trace.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::adapters::{self, Companion, Doc, Input, JsonLine, Parsed, RecordPos};
+use crate::error::{supported_list, Error};
+use crate::model::{Format, Labels, Trace};
+use crate::sniff::{self, Detection, Framing};
+
+/// How to read inputs.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Skip detection and read every input as this format.
+    pub format: Option<Format>,
+    /// Inputs larger than this many bytes (after decompression) are streamed.
+    pub stream_threshold: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { format: None, stream_threshold: 100 * 1024 * 1024 }
+    }
+}
+
+/// Where a trace came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceSource {
+    pub path: String,
+    /// Position of the trace in a file that holds several (array element or JSONL record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+}
+
+impl fmt::Display for TraceSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "{}#{i}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+/// One trace read from an input, with the labels that came with it.
+#[derive(Debug, Clone)]
+pub struct LoadedTrace {
+    pub trace: Trace,
+    /// Dataset answers. Never handed to detectors.
+    pub labels: Labels,
+    pub source: TraceSource,
+}
+
+/// What happened to one input file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    pub path: String,
+    pub format: Format,
+    /// The detection rule that matched, or `--input-format`.
+    pub rule: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<&'static str>,
+    pub bytes: u64,
+    pub traces: usize,
+    pub streamed: bool,
+    /// File-level problems (broken lines, bad records); trace-level ones are on each trace.
+    pub warnings: Vec<String>,
+}
+
+/// Reads paths (files, folders, `-`) and hands each trace to a callback.
+#[derive(Debug, Default)]
+pub struct Loader {
+    pub options: LoadOptions,
+    /// Files already read as companions of another file (Claude Code side chains).
+    consumed: HashSet<PathBuf>,
+}
+
+/// The outcome of one input within a multi-path load.
+#[derive(Debug)]
+pub enum InputOutcome {
+    Loaded(FileSummary),
+    /// A file inside a folder that is not a trace; reported, not fatal.
+    Skipped { path: String, reason: String },
+    Failed(Error),
+}
+
+const TRACE_EXTENSIONS: [&str; 6] = ["json", "jsonl", "ndjson", "log", "txt", "jsonlines"];
+
+impl Loader {
+    pub fn new(options: LoadOptions) -> Self {
+        Loader { options, consumed: HashSet::new() }
+    }
+
+    /// Expands folders (recursively, sorted, trace-like extensions only) and reads each file.
+    /// Explicit file arguments that fail are `Failed`; unreadable files found inside folders
+    /// are `Skipped` with the reason.
+    pub fn load_paths(
+        &mut self,
+        paths: &[PathBuf],
+        sink: &mut dyn FnMut(LoadedTrace),
+    ) -> Vec<InputOutcome> {
+        let mut outcomes = Vec::new();
+        for path in paths {
+            if path.as_os_str() == "-" {
+                let stdin = io::stdin();
+                outcomes.push(match self.load_reader("<stdin>", Box::new(stdin.lock()), sink) {
+                    Ok(s) => InputOutcome::Loaded(s),
+                    Err(e) => InputOutcome::Failed(e),
+                });
+                continue;
+            }
+            if path.is_dir() {
+                let files = match walk(path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        outcomes.push(InputOutcome::Failed(e));
+                        continue;
+                    }
+                };
+                if files.is_empty() {
+                    outcomes.push(InputOutcome::Failed(Error::NoTraces {
+                        path: path.display().to_string(),
+                        format: Format::PisamaCanonical,
+                        message: format!(
+                            "the folder holds no files with a trace extension ({})",
+                            TRACE_EXTENSIONS.join(", ")
+                        ),
+                    }));
+                }
+                for file in files {
+                    if self.consumed.contains(&file) {
+                        continue;
+                    }
+                    match self.load_file(&file, sink) {
+                        Ok(s) => outcomes.push(InputOutcome::Loaded(s)),
+                        Err(e @ (Error::Unrecognized { .. } | Error::Empty { .. } | Error::Binary { .. })) => {
+                            outcomes.push(InputOutcome::Skipped {
+                                path: file.display().to_string(),
+                                reason: first_line(&e.to_string()),
+                            });
+                        }
+                        Err(e) => outcomes.push(InputOutcome::Failed(e)),
+                    }
+                }
+                continue;
+            }
+            if self.consumed.contains(path) {
+                continue;
+            }
+            outcomes.push(match self.load_file(path, sink) {
+                Ok(s) => InputOutcome::Loaded(s),
+                Err(e) => InputOutcome::Failed(e),
+            });
+        }
+        outcomes
+    }
+
+    /// Reads one file.
+    pub fn load_file(&mut self, path: &Path, sink: &mut dyn FnMut(LoadedTrace)) -> Result<FileSummary, Error> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::NotFound { path: name.clone() }
+            } else {
+                Error::Io { path: name.clone(), source: e }
+            }
+        })?;
+        if path.is_dir() {
+            return Err(Error::Io { path: name, source: io::Error::other("is a folder") });
+        }
+        let mut companions_of = |format: Format, lines: &[JsonLine]| -> Vec<Companion> {
+            if format == Format::ClaudeCode {
+                let found = claude_companions(path, lines);
+                for c in &found {
+                    self.consumed.insert(PathBuf::from(&c.file));
+                }
+                found
+            } else {
+                Vec::new()
+            }
+        };
+        let options = self.options.clone();
+        read_source(&name, Box::new(file), &options, &mut companions_of, sink)
+    }
+
+    /// Reads a stream (stdin, a pipe, an in-memory buffer).
+    pub fn load_reader(
+        &mut self,
+        name: &str,
+        reader: Box<dyn Read + '_>,
+        sink: &mut dyn FnMut(LoadedTrace),
+    ) -> Result<FileSummary, Error> {
+        let options = self.options.clone();
+        read_source(name, reader, &options, &mut |_, _| Vec::new(), sink)
+    }
+
+    /// Reads bytes already in memory (MCP inline traces, tests).
+    pub fn load_bytes(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        sink: &mut dyn FnMut(LoadedTrace),
+    ) -> Result<FileSummary, Error> {
+        self.load_reader(name, Box::new(bytes), sink)
+    }
+}
+
+/// Convenience: every trace of one file, or the error.
+pub fn load_all(path: &Path, options: &LoadOptions) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+    let mut traces = Vec::new();
+    let mut loader = Loader::new(options.clone());
+    let summary = loader.load_file(path, &mut |t| traces.push(t))?;
+    Ok((summary, traces))
+}
+
+/// Convenience: every trace in a byte buffer.
+pub fn load_bytes(name: &str, bytes: &[u8], options: &LoadOptions) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+    let mut traces = Vec::new();
+    let mut loader = Loader::new(options.clone());
+    let summary = loader.load_bytes(name, bytes, &mut |t| traces.push(t))?;
+    Ok((summary, traces))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Recursively lists trace-like files under `dir`, sorted so that runs are reproducible and
+/// Claude Code main sessions come before their side-chain files.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    let walker = ignore::WalkBuilder::new(dir).standard_filters(false).follow_links(false).build();
+    for entry in walker {
+        let entry = entry.map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.into_path();
+        if is_trace_like(&path) {
+            files.push(path);
+        }
+    }
+    files.sort_by_key(|p| (is_side_chain_path(p), p.clone()));
+    Ok(files)
+}
+
+fn is_trace_like(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let base = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+    let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+    TRACE_EXTENSIONS.contains(&ext)
+}
+
+fn is_side_chain_path(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.starts_with("agent-")
+        || path.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "subagents")
+}
+
+/// Finds Claude Code sub-agent files for the session in `lines`: `<dir>/<sid>/subagents/*.jsonl`
+/// (newer versions) and `<dir>/agent-*.jsonl` with the same `sessionId` (earlier 2.x).
+fn claude_companions(path: &Path, lines: &[JsonLine]) -> Vec<Companion> {
+    let Some(session) = lines
+        .iter()
+        .find_map(|l| l.value.get("sessionId").and_then(Value::as_str))
+        .map(str::to_owned)
+    else {
+        return Vec::new();
+    };
+    // A side-chain file itself has no companions.
+    if lines.iter().all(|l| l.value.get("isSidechain").and_then(Value::as_bool) == Some(true)) {
+        return Vec::new();
+    }
+    let Some(dir) = path.parent() else { return Vec::new() };
+    let mut candidates = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join(&session).join("subagents")) {
+        candidates.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        candidates.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("agent-") && n.ends_with(".jsonl"))
+        }));
+    }
+    candidates.sort();
+    let mut out = Vec::new();
+    for candidate in candidates {
+        if candidate == path || !candidate.is_file() {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&candidate) else { continue };
+        let (lines, _) = split_lines(&text);
+        let belongs = lines
+            .iter()
+            .find_map(|l| l.value.get("sessionId").and_then(Value::as_str))
+            .is_some_and(|s| s == session);
+        if belongs {
+            out.push(Companion { file: candidate.display().to_string(), lines });
+        }
+    }
+    out
+}
+
+// ---- the reading pipeline ----------------------------------------------------------------
+
+type CompanionFn<'a> = dyn FnMut(Format, &[JsonLine]) -> Vec<Companion> + 'a;
+
+struct Run<'s, 'c> {
+    name: String,
+    options: LoadOptions,
+    summary: FileSummary,
+    sink: &'s mut dyn FnMut(LoadedTrace),
+    companions: &'c mut CompanionFn<'c>,
+    failed_records: usize,
+}
+
+fn read_source<'c>(
+    name: &str,
+    reader: Box<dyn Read + '_>,
+    options: &LoadOptions,
+    companions: &'c mut CompanionFn<'c>,
+    sink: &mut dyn FnMut(LoadedTrace),
+) -> Result<FileSummary, Error> {
+    let io_err = |e: io::Error| Error::Io { path: name.to_owned(), source: e };
+    let mut buffered = BufReader::with_capacity(1 << 16, reader);
+    let head = buffered.fill_buf().map_err(io_err)?;
+    let (mut reader, compression): (Box<dyn BufRead + '_>, Option<&'static str>) =
+        if head.starts_with(&[0x1f, 0x8b]) {
+            (Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(buffered))), Some("gzip"))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            let decoder = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| Error::Io {
+                path: name.to_owned(),
+                source: io::Error::other(format!("bad zstd stream: {e}")),
+            })?;
+            (Box::new(BufReader::with_capacity(1 << 16, decoder)), Some("zstd"))
+        } else {
+            (Box::new(buffered), None)
+        };
+
+    let limit = options.stream_threshold;
+    let mut buf = Vec::new();
+    (&mut reader).take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| decode_error(name, compression, e))?;
+
+    let mut run = Run {
+        name: name.to_owned(),
+        options: options.clone(),
+        summary: FileSummary {
+            path: name.to_owned(),
+            format: Format::PisamaCanonical,
+            rule: "",
+            compression,
+            bytes: 0,
+            traces: 0,
+            streamed: false,
+            warnings: Vec::new(),
+        },
+        sink,
+        companions,
+        failed_records: 0,
+    };
+    if buf.len() <= limit {
+        run.summary.bytes = buf.len() as u64;
+        run.whole_buffer(buf)?;
+    } else {
+        run.summary.streamed = true;
+        let rest = io::Cursor::new(buf).chain(reader);
+        let mut counting = CountingReader { inner: rest, count: 0 };
+        let result = run.streamed(&mut counting);
+        run.summary.bytes = counting.count;
+        result?;
+    }
+    run.finish()
+}
+
+fn decode_error(name: &str, compression: Option<&str>, e: io::Error) -> Error {
+    match compression {
+        Some(c) => Error::Io { path: name.to_owned(), source: io::Error::other(format!("{c} data is corrupt or truncated: {e}")) },
+        None => Error::Io { path: name.to_owned(), source: e },
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> CountingReader<R> {
+    fn buffered(&mut self) -> BufReader<&mut Self> {
+        BufReader::with_capacity(1 << 16, self)
+    }
+}
+
+/// Splits text into parsed JSON lines; returns the lines and one warning per broken line.
+fn split_lines(text: &str) -> (Vec<JsonLine>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut warnings = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i as u32 + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(trimmed) {
+            Ok(value) => lines.push(JsonLine { line: line_no, value }),
+            Err(e) => warnings.push(format!("line {line_no}: skipped, not valid JSON ({})", json_message(&e))),
+        }
+    }
+    (lines, warnings)
+}
+
+fn json_message(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if msg.contains("recursion limit exceeded") {
+        format!("nesting deeper than 128 levels at line {} column {}", e.line(), e.column())
+    } else {
+        msg
+    }
+}
+
+/// Makes text from bytes; invalid UTF-8 is replaced (U+FFFD) with a warning naming the line.
+fn text_from(bytes: Vec<u8>, warnings: &mut Vec<String>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let offset = std::str::from_utf8(&bytes).err().map_or(0, |e| e.valid_up_to());
+            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            warnings.push(format!(
+                "invalid UTF-8 at line {line} (byte offset {offset}); bad bytes replaced with U+FFFD"
+            ));
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    }
+}
+
+fn describe_seen(text: &str) -> String {
+    let trimmed = text.trim_start();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) {
+        return format!("a JSON object with keys [{}]", crate::util::keys_of(&map).join(", "));
+    }
+    if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(trimmed) {
+        return match items.iter().find_map(Value::as_object) {
+            Some(first) => format!(
+                "a JSON array of {} item(s); the first object has keys [{}]",
+                items.len(),
+                crate::util::keys_of(first).join(", ")
+            ),
+            None => format!("a JSON array of {} item(s) with no objects", items.len()),
+        };
+    }
+    let first = trimmed.lines().next().unwrap_or_default();
+    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(first) {
+        return format!("JSON lines; the first has keys [{}]", crate::util::keys_of(&map).join(", "));
+    }
+    format!("first line {:?}", crate::util::truncate(first, 120))
+}
+
+impl Run<'_, '_> {
+    fn unrecognized(&self, seen: String) -> Error {
+        Error::Unrecognized { path: self.name.clone(), seen, supported: supported_list() }
+    }
+
+    fn finish(mut self) -> Result<FileSummary, Error> {
+        if self.summary.traces == 0 {
+            let message = if self.summary.warnings.is_empty() {
+                "the input parsed but held no trace".to_owned()
+            } else {
+                self.summary.warnings.join("; ")
+            };
+            return Err(Error::NoTraces { path: self.name, format: self.summary.format, message });
+        }
+        if self.failed_records > 0 {
+            self.summary.warnings.push(format!("{} record(s) could not be read", self.failed_records));
+        }
+        Ok(self.summary)
+    }
+
+    fn whole_buffer(&mut self, mut bytes: Vec<u8>) -> Result<(), Error> {
+        if bytes.starts_with(&[0xef, 0xbb, 0xbf]) {
+            bytes.drain(..3);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::Empty { path: self.name.clone() });
+        }
+        if let Some(offset) = bytes.iter().take(8192).position(|b| *b == 0) {
+            return Err(Error::Binary { path: self.name.clone(), offset });
+        }
+        let text = text_from(bytes, &mut self.summary.warnings);
+        let start = text.trim_start();
+        let first_byte = start.as_bytes().first().copied().unwrap_or(b' ');
+        if first_byte == b'{' || first_byte == b'[' {
+            match serde_json::from_str::<Value>(start) {
+                Ok(value) => return self.json_document(value, &text),
+                Err(e) => {
+                    let (lines, warnings) = split_lines(&text);
+                    let multi_line = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
+                    if multi_line && !lines.is_empty() && lines.iter().all(|l| l.value.is_object() || l.value.is_array()) {
+                        self.summary.warnings.extend(warnings);
+                        return self.json_lines(lines, &text);
+                    }
+                    return Err(Error::InvalidJson {
+                        path: self.name.clone(),
+                        line: e.line(),
+                        column: e.column(),
+                        message: json_message(&e),
+                    });
+                }
+            }
+        }
+        // Text: a known text format, or JSON lines after a text header (AG2).
+        if let Some(detection) = self.forced(false).or_else(|| sniff::sniff_text(&text)) {
+            return self.dispatch_whole(detection, Doc::Text(text));
+        }
+        let (lines, warnings) = split_lines(&text);
+        if lines.len() >= 2 && lines.len() * 2 >= text.lines().filter(|l| !l.trim().is_empty()).count() {
+            self.summary.warnings.extend(warnings);
+            return self.json_lines(lines, &text);
+        }
+        Err(self.unrecognized(describe_seen(&text)))
+    }
+
+    fn forced(&self, is_lines: bool) -> Option<Detection> {
+        self.options.format.map(|f| sniff::forced(f, is_lines))
+    }
+
+    fn json_document(&mut self, value: Value, text: &str) -> Result<(), Error> {
+        let detection = match self.forced(false) {
+            Some(d) => Some(d),
+            None => sniff::sniff_json(&value, &self.name).or_else(|| {
+                // A single-line JSONL file of a line-oriented format.
+                let lines = [JsonLine { line: 1, value: value.clone() }];
+                sniff::sniff_lines(&lines, &self.name).filter(|d| d.framing == Framing::Whole)
+            }),
+        };
+        let Some(detection) = detection else {
+            return Err(self.unrecognized(describe_seen(text)));
+        };
+        self.note(detection);
+        match (detection.framing, value) {
+            (Framing::Records, Value::Array(items)) => {
+                for (index, item) in items.into_iter().enumerate() {
+                    self.record(detection.format, item, RecordPos { index, line: None });
+                }
+                Ok(())
+            }
+            (_, value) => self.dispatch_whole(detection, Doc::Json(value)),
+        }
+    }
+
+    fn json_lines(&mut self, lines: Vec<JsonLine>, text: &str) -> Result<(), Error> {
+        let detection = self.forced(true).or_else(|| sniff::sniff_lines(&lines[..lines.len().min(50)], &self.name));
+        let Some(detection) = detection else {
+            return Err(self.unrecognized(describe_seen(text)));
+        };
+        self.note(detection);
+        match detection.framing {
+            Framing::Records => {
+                for (index, line) in lines.into_iter().enumerate() {
+                    self.record(detection.format, line.value, RecordPos { index, line: Some(line.line) });
+                }
+                Ok(())
+            }
+            Framing::Whole => self.dispatch_whole(detection, Doc::Lines(lines)),
+        }
+    }
+
+    fn note(&mut self, detection: Detection) {
+        self.summary.format = detection.format;
+        self.summary.rule = detection.rule;
+    }
+
+    fn dispatch_whole(&mut self, detection: Detection, doc: Doc) -> Result<(), Error> {
+        self.note(detection);
+        let companions = match &doc {
+            Doc::Lines(lines) => (self.companions)(detection.format, lines),
+            _ => Vec::new(),
+        };
+        let input = Input { file: self.name.clone(), doc, companions, record: None };
+        let parsed = adapters::parse(detection.format, &input).map_err(|e| Error::Adapter {
+            path: self.name.clone(),
+            format: detection.format,
+            message: e.message,
+        })?;
+        let many = parsed.len() > 1;
+        for (i, p) in parsed.into_iter().enumerate() {
+            self.emit(p, if many { Some(i) } else { None });
+        }
+        Ok(())
+    }
+
+    /// One record of a batch. A record that fails is a warning naming its position; the
+    /// others still load.
+    fn record(&mut self, batch_format: Format, value: Value, pos: RecordPos) {
+        let where_ = match pos.line {
+            Some(line) => format!("line {line}"),
+            None => format!("item {}", pos.index),
+        };
+        let format = if self.options.format.is_some() {
+            batch_format
+        } else {
+            match value.as_object().and_then(|o| sniff::sniff_object(o, &self.name)) {
+                Some((f, _)) => f,
+                None => {
+                    self.failed_records += 1;
+                    self.warn(format!("{where_}: skipped, not a recognizable trace record"));
+                    return;
+                }
+            }
+        };
+        let input = Input { file: self.name.clone(), doc: Doc::Json(value), companions: Vec::new(), record: Some(pos) };
+        match adapters::parse(format, &input) {
+            Ok(parsed) => {
+                let many = parsed.len() > 1;
+                for (sub, p) in parsed.into_iter().enumerate() {
+                    // Sub-traces of one record get consecutive indices after the record's own.
+                    let index = if many { pos.index * 1000 + sub } else { pos.index };
+                    self.emit(p, Some(index));
+                }
+            }
+            Err(e) => {
+                self.failed_records += 1;
+                self.warn(format!("{where_}: skipped, {}", e.message));
+            }
+        }
+    }
+
+    fn warn(&mut self, message: String) {
+        if self.summary.warnings.len() < 500 {
+            self.summary.warnings.push(message);
+        }
+    }
+
+    fn emit(&mut self, parsed: Parsed, index: Option<usize>) {
+        self.summary.traces += 1;
+        (self.sink)(LoadedTrace {
+            trace: parsed.trace,
+            labels: parsed.labels,
+            source: TraceSource { path: self.name.clone(), index },
+        });
+    }
+
+    /// The large-input path: stream array elements or JSON lines.
+    fn streamed<R: Read>(&mut self, reader: &mut CountingReader<R>) -> Result<(), Error> {
+        let mut buffered = reader.buffered();
+        // Skip a BOM and leading whitespace to see the container.
+        let first = loop {
+            let buf = buffered.fill_buf().map_err(|e| Error::Io { path: self.name.clone(), source: e })?;
+            if buf.is_empty() {
+                return Err(Error::Empty { path: self.name.clone() });
+            }
+            let skip = buf
+                .iter()
+                .position(|b| !b.is_ascii_whitespace() && !matches!(b, 0xef | 0xbb | 0xbf))
+                .unwrap_or(buf.len());
+            let byte = buf.get(skip).copied();
+            buffered.consume(skip);
+            if let Some(b) = byte {
+                break b;
+            }
+        };
+        match first {
+            b'[' => self.stream_array(buffered),
+            b'{' => self.stream_lines(buffered),
+            0 => Err(Error::Binary { path: self.name.clone(), offset: 0 }),
+            _ => {
+                let mut bytes = Vec::new();
+                buffered.read_to_end(&mut bytes).map_err(|e| Error::Io { path: self.name.clone(), source: e })?;
+                self.whole_buffer(bytes)
+            }
+        }
+    }
+
+    fn stream_array<R: BufRead>(&mut self, reader: R) -> Result<(), Error> {
+        let mut de = serde_json::Deserializer::from_reader(reader);
+        let mut state = ArrayState { run: self, detection: None, whole: Vec::new(), index: 0, error: None };
+        let result = ArraySeed { state: &mut state }.deserialize(&mut de);
+        if let Some(err) = state.error.take() {
+            return Err(err);
+        }
+        if let Err(e) = result {
+            let path = state.run.name.clone();
+            if state.index > 0 {
+                // Elements before the break were read; report the rest as unusable.
+                state.run.warn(format!(
+                    "stopped at line {}, column {}: {} (items before it were read)",
+                    e.line(),
+                    e.column(),
+                    json_message(&e)
+                ));
+            } else {
+                return Err(Error::InvalidJson { path, line: e.line(), column: e.column(), message: json_message(&e) });
+            }
+        }
+        if let Some(detection) = state.detection {
+            if detection.framing == Framing::Whole {
+                let items = std::mem::take(&mut state.whole);
+                return state.run.dispatch_whole(detection, Doc::Json(Value::Array(items)));
+            }
+        }
+        Ok(())
+    }
+
+    fn stream_lines<R: BufRead>(&mut self, mut reader: R) -> Result<(), Error> {
+        let mut head = Vec::new();
+        let mut warnings = Vec::new();
+        let mut line_no = 0u32;
+        let mut raw = Vec::new();
+        let io_err = |name: &str, e: io::Error| Error::Io { path: name.to_owned(), source: e };
+        let next_line = |reader: &mut R, raw: &mut Vec<u8>| -> io::Result<bool> {
+            raw.clear();
+            Ok(reader.read_until(b'\n', raw)? > 0)
+        };
+        // Read up to 50 lines to detect the format.
+        while head.len() < 50 {
+            if !next_line(&mut reader, &mut raw).map_err(|e| io_err(&self.name, e))? {
+                break;
+            }
+            line_no += 1;
+            match parse_line(&raw, line_no, &mut warnings) {
+                Some(Ok(value)) => head.push(JsonLine { line: line_no, value }),
+                Some(Err(())) | None => {}
+            }
+            if line_no == 1 && head.is_empty() {
+                // A single huge JSON object spread over many lines: read it whole.
+                let mut rest = raw.clone();
+                reader.read_to_end(&mut rest).map_err(|e| io_err(&self.name, e))?;
+                self.summary.streamed = false;
+                return self.whole_buffer(rest);
+            }
+        }
+        self.summary.warnings.append(&mut warnings);
+        let detection = self
+            .forced(true)
+            .or_else(|| sniff::sniff_lines(&head, &self.name))
+            .ok_or_else(|| self.unrecognized(describe_seen(&head.first().map(|l| l.value.to_string()).unwrap_or_default())))?;
+        self.note(detection);
+        if detection.framing == Framing::Whole {
+            let mut lines = head;
+            while next_line(&mut reader, &mut raw).map_err(|e| io_err(&self.name, e))? {
+                line_no += 1;
+                if let Some(Ok(value)) = parse_line(&raw, line_no, &mut self.summary.warnings) {
+                    lines.push(JsonLine { line: line_no, value });
+                }
+            }
+            return self.dispatch_whole(detection, Doc::Lines(lines));
+        }
+        let mut index = 0usize;
+        for line in head {
+            self.record(detection.format, line.value, RecordPos { index, line: Some(line.line) });
+            index += 1;
+        }
+        while next_line(&mut reader, &mut raw).map_err(|e| io_err(&self.name, e))? {
+            line_no += 1;
+            let mut warnings = Vec::new();
+            if let Some(Ok(value)) = parse_line(&raw, line_no, &mut warnings) {
+                self.record(detection.format, value, RecordPos { index, line: Some(line_no) });
+                index += 1;
+            }
+            for w in warnings {
+                self.warn(w);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses one raw JSONL line. `None` for blank lines; `Some(Err)` (with a warning) for bad ones.
+fn parse_line(raw: &[u8], line_no: u32, warnings: &mut Vec<String>) -> Option<Result<Value, ()>> {
+    let trimmed = raw.trim_ascii();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let parsed = match std::str::from_utf8(trimmed) {
+        Ok(s) => serde_json::from_str::<Value>(s),
+        Err(_) => {
+            warnings.push(format!("line {line_no}: invalid UTF-8; bad bytes replaced with U+FFFD"));
+            serde_json::from_str::<Value>(&String::from_utf8_lossy(trimmed))
+        }
+    };
+    Some(parsed.map_err(|e| {
+        warnings.push(format!("line {line_no}: skipped, not valid JSON ({})", json_message(&e)));
+    }))
+}
+
+struct ArrayState<'r, 's, 'c> {
+    run: &'r mut Run<'s, 'c>,
+    detection: Option<Detection>,
+    whole: Vec<Value>,
+    index: usize,
+    error: Option<Error>,
+}
+
+struct ArraySeed<'a, 'r, 's, 'c> {
+    state: &'a mut ArrayState<'r, 's, 'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of traces")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let state = self.state;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if state.error.is_some() {
+                continue;
+            }
+            if state.detection.is_none() {
+                let probe = Value::Array(vec![item.clone()]);
+                let detection = state
+                    .run
+                    .forced(false)
+                    .or_else(|| sniff::sniff_json(&probe, &state.run.name));
+                match detection {
+                    Some(d) => {
+                        state.run.note(d);
+                        state.detection = Some(d);
+                    }
+                    None => {
+                        state.error = Some(state.run.unrecognized(describe_seen(&probe.to_string())));
+                        continue;
+                    }
+                }
+            }
+            let Some(detection) = state.detection else { continue };
+            if detection.framing == Framing::Whole {
+                state.whole.push(item);
+            } else {
+                state.run.record(detection.format, item, RecordPos { index: state.index, line: None });
+            }
+            state.index += 1;
+        }
+        Ok(())
+    }
+}
