@@ -32,7 +32,11 @@ enum ParentRef {
 impl TraceBuilder {
     pub fn new(format: Format, id: impl Into<String>) -> Self {
         TraceBuilder {
-            trace: Trace { id: id.into(), format, ..Trace::default() },
+            trace: Trace {
+                id: id.into(),
+                format,
+                ..Trace::default()
+            },
             spans: Vec::new(),
             parent: Vec::new(),
             agents: Vec::new(),
@@ -193,7 +197,9 @@ impl TraceBuilder {
             });
         }
         if missing > 0 {
-            self.warn(format!("{missing} span(s) name a parent that is not in the trace; kept as roots"));
+            self.warn(format!(
+                "{missing} span(s) name a parent that is not in the trace; kept as roots"
+            ));
         }
         // Break cycles: walk up from each span with a step budget of n.
         let mut state = vec![0u8; n]; // 0 unvisited, 1 on stack, 2 done
@@ -267,10 +273,10 @@ impl TraceBuilder {
             }
         }
         for (i, r) in resolved.into_iter().enumerate() {
-            if let Some(Some(agent)) = r {
-                if self.spans[i].agent.is_none() {
-                    self.spans[i].agent = Some(agent);
-                }
+            if let Some(Some(agent)) = r
+                && self.spans[i].agent.is_none()
+            {
+                self.spans[i].agent = Some(agent);
             }
         }
     }
@@ -290,13 +296,16 @@ fn fill_agents(trace: &mut Trace, declared: Vec<AgentInfo>) {
                 } else {
                     None
                 };
-                agents.push(AgentInfo { name: name.clone(), model, ..AgentInfo::default() });
-            } else if span.kind == SpanKind::Llm {
-                if let Some(a) = agents.iter_mut().find(|a| &a.name == name) {
-                    if a.model.is_none() {
-                        a.model = span.llm.as_ref().and_then(|l| l.model()).map(str::to_owned);
-                    }
-                }
+                agents.push(AgentInfo {
+                    name: name.clone(),
+                    model,
+                    ..AgentInfo::default()
+                });
+            } else if span.kind == SpanKind::Llm
+                && let Some(a) = agents.iter_mut().find(|a| &a.name == name)
+                && a.model.is_none()
+            {
+                a.model = span.llm.as_ref().and_then(|l| l.model()).map(str::to_owned);
             }
         }
     }
@@ -360,14 +369,22 @@ fn roll_up(trace: &mut Trace) {
         trace.cost = Some(Cost {
             amount: total_cost,
             currency: currency.unwrap_or_else(|| "USD".to_owned()),
-            source: if all_reported { CostSource::Reported } else { CostSource::Estimated },
+            source: if all_reported {
+                CostSource::Reported
+            } else {
+                CostSource::Estimated
+            },
         });
     }
 }
 
 fn fill_bounds(trace: &mut Trace) {
     let min_start = trace.spans.iter().filter_map(|s| s.start_ns).min();
-    let max_end = trace.spans.iter().filter_map(|s| s.end_ns.or(s.start_ns)).max();
+    let max_end = trace
+        .spans
+        .iter()
+        .filter_map(|s| s.end_ns.or(s.start_ns))
+        .max();
     if trace.start_ns.is_none() {
         trace.start_ns = min_start;
     }
@@ -385,12 +402,16 @@ fn fill_task_and_output(trace: &mut Trace) {
             .and_then(|s| s.input.as_ref().or(s.output.as_ref()))
             .map(|p| p.text.clone())
             .or_else(|| {
-                trace.spans.iter().filter_map(|s| s.llm.as_ref()).find_map(|l| {
-                    l.input_messages
-                        .iter()
-                        .find(|m| m.role == Role::User)
-                        .map(crate::model::Message::joined_text)
-                })
+                trace
+                    .spans
+                    .iter()
+                    .filter_map(|s| s.llm.as_ref())
+                    .find_map(|l| {
+                        l.input_messages
+                            .iter()
+                            .find(|m| m.role == Role::User)
+                            .map(crate::model::Message::joined_text)
+                    })
             })
             .filter(|t| !t.is_empty());
     }
@@ -411,7 +432,13 @@ mod tests {
     use crate::model::LlmCall;
 
     fn span(id: &str, kind: SpanKind, start: Option<i64>) -> Span {
-        Span { id: id.into(), name: id.into(), kind, start_ns: start, ..Span::default() }
+        Span {
+            id: id.into(),
+            name: id.into(),
+            kind,
+            start_ns: start,
+            ..Span::default()
+        }
     }
 
     #[test]
@@ -445,10 +472,21 @@ mod tests {
     fn usage_rolls_up_self_only_llm_spans() {
         let mut b = TraceBuilder::new(Format::Otlp, "t");
         let mut s1 = span("a", SpanKind::Llm, Some(1));
-        s1.usage = Some(Usage { input: Some(10), output: Some(5), ..Usage::default() });
-        s1.llm = Some(LlmCall { request_model: Some("gpt-4o".into()), ..LlmCall::default() });
+        s1.usage = Some(Usage {
+            input: Some(10),
+            output: Some(5),
+            ..Usage::default()
+        });
+        s1.llm = Some(LlmCall {
+            request_model: Some("gpt-4o".into()),
+            ..LlmCall::default()
+        });
         let mut s2 = span("b", SpanKind::Agent, Some(0));
-        s2.usage = Some(Usage { input: Some(100), output: Some(50), ..Usage::default() });
+        s2.usage = Some(Usage {
+            input: Some(100),
+            output: Some(50),
+            ..Usage::default()
+        });
         s2.usage_scope = UsageScope::Subtree;
         b.push(s1);
         b.push(s2);

@@ -12,12 +12,12 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::Serialize;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::adapters::{self, Companion, Doc, Input, JsonLine, Parsed, RecordPos};
-use crate::error::{supported_list, Error};
+use crate::error::{Error, supported_list};
 use crate::model::{Format, Labels, Trace};
 use crate::sniff::{self, Detection, Framing};
 
@@ -32,7 +32,10 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { format: None, stream_threshold: 100 * 1024 * 1024 }
+        LoadOptions {
+            format: None,
+            stream_threshold: 100 * 1024 * 1024,
+        }
     }
 }
 
@@ -92,7 +95,10 @@ pub struct Loader {
 pub enum InputOutcome {
     Loaded(FileSummary),
     /// A file inside a folder that is not a trace; reported, not fatal.
-    Skipped { path: String, reason: String },
+    Skipped {
+        path: String,
+        reason: String,
+    },
     Failed(Error),
 }
 
@@ -100,7 +106,10 @@ const TRACE_EXTENSIONS: [&str; 6] = ["json", "jsonl", "ndjson", "log", "txt", "j
 
 impl Loader {
     pub fn new(options: LoadOptions) -> Self {
-        Loader { options, consumed: HashSet::new() }
+        Loader {
+            options,
+            consumed: HashSet::new(),
+        }
     }
 
     /// Expands folders (recursively, sorted, trace-like extensions only) and reads each file.
@@ -115,10 +124,12 @@ impl Loader {
         for path in paths {
             if path.as_os_str() == "-" {
                 let stdin = io::stdin();
-                outcomes.push(match self.load_reader("<stdin>", Box::new(stdin.lock()), sink) {
-                    Ok(s) => InputOutcome::Loaded(s),
-                    Err(e) => InputOutcome::Failed(e),
-                });
+                outcomes.push(
+                    match self.load_reader("<stdin>", Box::new(stdin.lock()), sink) {
+                        Ok(s) => InputOutcome::Loaded(s),
+                        Err(e) => InputOutcome::Failed(e),
+                    },
+                );
                 continue;
             }
             if path.is_dir() {
@@ -145,7 +156,11 @@ impl Loader {
                     }
                     match self.load_file(&file, sink) {
                         Ok(s) => outcomes.push(InputOutcome::Loaded(s)),
-                        Err(e @ (Error::Unrecognized { .. } | Error::Empty { .. } | Error::Binary { .. })) => {
+                        Err(
+                            e @ (Error::Unrecognized { .. }
+                            | Error::Empty { .. }
+                            | Error::Binary { .. }),
+                        ) => {
                             outcomes.push(InputOutcome::Skipped {
                                 path: file.display().to_string(),
                                 reason: first_line(&e.to_string()),
@@ -168,17 +183,27 @@ impl Loader {
     }
 
     /// Reads one file.
-    pub fn load_file(&mut self, path: &Path, sink: &mut dyn FnMut(LoadedTrace)) -> Result<FileSummary, Error> {
+    pub fn load_file(
+        &mut self,
+        path: &Path,
+        sink: &mut dyn FnMut(LoadedTrace),
+    ) -> Result<FileSummary, Error> {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::NotFound { path: name.clone() }
             } else {
-                Error::Io { path: name.clone(), source: e }
+                Error::Io {
+                    path: name.clone(),
+                    source: e,
+                }
             }
         })?;
         if path.is_dir() {
-            return Err(Error::Io { path: name, source: io::Error::other("is a folder") });
+            return Err(Error::Io {
+                path: name,
+                source: io::Error::other("is a folder"),
+            });
         }
         let mut companions_of = |format: Format, lines: &[JsonLine]| -> Vec<Companion> {
             if format == Format::ClaudeCode {
@@ -218,7 +243,10 @@ impl Loader {
 }
 
 /// Convenience: every trace of one file, or the error.
-pub fn load_all(path: &Path, options: &LoadOptions) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+pub fn load_all(
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
     let mut traces = Vec::new();
     let mut loader = Loader::new(options.clone());
     let summary = loader.load_file(path, &mut |t| traces.push(t))?;
@@ -226,7 +254,11 @@ pub fn load_all(path: &Path, options: &LoadOptions) -> Result<(FileSummary, Vec<
 }
 
 /// Convenience: every trace in a byte buffer.
-pub fn load_bytes(name: &str, bytes: &[u8], options: &LoadOptions) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+pub fn load_bytes(
+    name: &str,
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
     let mut traces = Vec::new();
     let mut loader = Loader::new(options.clone());
     let summary = loader.load_bytes(name, bytes, &mut |t| traces.push(t))?;
@@ -241,7 +273,10 @@ fn first_line(s: &str) -> String {
 /// Claude Code main sessions come before their side-chain files.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
-    let walker = ignore::WalkBuilder::new(dir).standard_filters(false).follow_links(false).build();
+    let walker = ignore::WalkBuilder::new(dir)
+        .standard_filters(false)
+        .follow_links(false)
+        .build();
     for entry in walker {
         let entry = entry.map_err(|e| Error::Io {
             path: dir.display().to_string(),
@@ -260,16 +295,29 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn is_trace_like(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let base = name.strip_suffix(".gz").or_else(|| name.strip_suffix(".zst")).unwrap_or(&name);
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let base = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
     let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
     TRACE_EXTENSIONS.contains(&ext)
 }
 
 fn is_side_chain_path(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.starts_with("agent-")
-        || path.parent().and_then(|p| p.file_name()).is_some_and(|n| n == "subagents")
+        || path
+            .parent()
+            .and_then(|p| p.file_name())
+            .is_some_and(|n| n == "subagents")
 }
 
 /// Finds Claude Code sub-agent files for the session in `lines`: `<dir>/<sid>/subagents/*.jsonl`
@@ -283,18 +331,30 @@ fn claude_companions(path: &Path, lines: &[JsonLine]) -> Vec<Companion> {
         return Vec::new();
     };
     // A side-chain file itself has no companions.
-    if lines.iter().all(|l| l.value.get("isSidechain").and_then(Value::as_bool) == Some(true)) {
+    if lines
+        .iter()
+        .all(|l| l.value.get("isSidechain").and_then(Value::as_bool) == Some(true))
+    {
         return Vec::new();
     }
-    let Some(dir) = path.parent() else { return Vec::new() };
+    let Some(dir) = path.parent() else {
+        return Vec::new();
+    };
     let mut candidates = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir.join(&session).join("subagents")) {
         candidates.extend(entries.filter_map(Result::ok).map(|e| e.path()));
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
-        candidates.extend(entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("agent-") && n.ends_with(".jsonl"))
-        }));
+        candidates.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.starts_with("agent-") && n.to_ascii_lowercase().ends_with(".jsonl")
+                    })
+                }),
+        );
     }
     candidates.sort();
     let mut out = Vec::new();
@@ -302,14 +362,19 @@ fn claude_companions(path: &Path, lines: &[JsonLine]) -> Vec<Companion> {
         if candidate == path || !candidate.is_file() {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&candidate) else { continue };
+        let Ok(text) = std::fs::read_to_string(&candidate) else {
+            continue;
+        };
         let (lines, _) = split_lines(&text);
         let belongs = lines
             .iter()
             .find_map(|l| l.value.get("sessionId").and_then(Value::as_str))
             .is_some_and(|s| s == session);
         if belongs {
-            out.push(Companion { file: candidate.display().to_string(), lines });
+            out.push(Companion {
+                file: candidate.display().to_string(),
+                lines,
+            });
         }
     }
     out
@@ -335,25 +400,41 @@ fn read_source<'c>(
     companions: &'c mut CompanionFn<'c>,
     sink: &mut dyn FnMut(LoadedTrace),
 ) -> Result<FileSummary, Error> {
-    let io_err = |e: io::Error| Error::Io { path: name.to_owned(), source: e };
+    let io_err = |e: io::Error| Error::Io {
+        path: name.to_owned(),
+        source: e,
+    };
     let mut buffered = BufReader::with_capacity(1 << 16, reader);
     let head = buffered.fill_buf().map_err(io_err)?;
-    let (mut reader, compression): (Box<dyn BufRead + '_>, Option<&'static str>) =
-        if head.starts_with(&[0x1f, 0x8b]) {
-            (Box::new(BufReader::with_capacity(1 << 16, flate2::bufread::MultiGzDecoder::new(buffered))), Some("gzip"))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            let decoder = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| Error::Io {
-                path: name.to_owned(),
-                source: io::Error::other(format!("bad zstd stream: {e}")),
-            })?;
-            (Box::new(BufReader::with_capacity(1 << 16, decoder)), Some("zstd"))
-        } else {
-            (Box::new(buffered), None)
-        };
+    let (mut reader, compression): (Box<dyn BufRead + '_>, Option<&'static str>) = if head
+        .starts_with(&[0x1f, 0x8b])
+    {
+        (
+            Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::bufread::MultiGzDecoder::new(buffered),
+            )),
+            Some("gzip"),
+        )
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(buffered).map_err(|e| Error::Io {
+            path: name.to_owned(),
+            source: io::Error::other(format!("bad zstd stream: {e}")),
+        })?;
+        (
+            Box::new(BufReader::with_capacity(1 << 16, decoder)),
+            Some("zstd"),
+        )
+    } else {
+        (Box::new(buffered), None)
+    };
 
     let limit = options.stream_threshold;
     let mut buf = Vec::new();
-    (&mut reader).take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| decode_error(name, compression, e))?;
+    (&mut reader)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| decode_error(name, compression, e))?;
 
     let mut run = Run {
         name: name.to_owned(),
@@ -378,7 +459,10 @@ fn read_source<'c>(
     } else {
         run.summary.streamed = true;
         let rest = io::Cursor::new(buf).chain(reader);
-        let mut counting = CountingReader { inner: rest, count: 0 };
+        let mut counting = CountingReader {
+            inner: rest,
+            count: 0,
+        };
         let result = run.streamed(&mut counting);
         run.summary.bytes = counting.count;
         result?;
@@ -388,8 +472,14 @@ fn read_source<'c>(
 
 fn decode_error(name: &str, compression: Option<&str>, e: io::Error) -> Error {
     match compression {
-        Some(c) => Error::Io { path: name.to_owned(), source: io::Error::other(format!("{c} data is corrupt or truncated: {e}")) },
-        None => Error::Io { path: name.to_owned(), source: e },
+        Some(c) => Error::Io {
+            path: name.to_owned(),
+            source: io::Error::other(format!("{c} data is corrupt or truncated: {e}")),
+        },
+        None => Error::Io {
+            path: name.to_owned(),
+            source: e,
+        },
     }
 }
 
@@ -422,9 +512,18 @@ fn split_lines(text: &str) -> (Vec<JsonLine>, Vec<String>) {
         if trimmed.is_empty() {
             continue;
         }
-        match serde_json::from_str::<Value>(trimmed) {
-            Ok(value) => lines.push(JsonLine { line: line_no, value }),
-            Err(e) => warnings.push(format!("line {line_no}: skipped, not valid JSON ({})", json_message(&e))),
+        let parsed = serde_json::from_str::<Value>(trimmed).or_else(|e| {
+            replace_non_finite(trimmed).map_or(Err(e), |fixed| serde_json::from_str(&fixed))
+        });
+        match parsed {
+            Ok(value) => lines.push(JsonLine {
+                line: line_no,
+                value,
+            }),
+            Err(e) => warnings.push(format!(
+                "line {line_no}: skipped, not valid JSON ({})",
+                json_message(&e)
+            )),
         }
     }
     (lines, warnings)
@@ -433,7 +532,11 @@ fn split_lines(text: &str) -> (Vec<JsonLine>, Vec<String>) {
 fn json_message(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     if msg.contains("recursion limit exceeded") {
-        format!("nesting deeper than 128 levels at line {} column {}", e.line(), e.column())
+        format!(
+            "nesting deeper than 128 levels at line {} column {}",
+            e.line(),
+            e.column()
+        )
     } else {
         msg
     }
@@ -445,8 +548,10 @@ fn text_from(bytes: Vec<u8>, warnings: &mut Vec<String>) -> String {
         Ok(s) => s,
         Err(e) => {
             let bytes = e.into_bytes();
-            let offset = std::str::from_utf8(&bytes).err().map_or(0, |e| e.valid_up_to());
-            let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            let offset = std::str::from_utf8(&bytes)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            let line = bytecount_newlines(&bytes[..offset]) + 1;
             warnings.push(format!(
                 "invalid UTF-8 at line {line} (byte offset {offset}); bad bytes replaced with U+FFFD"
             ));
@@ -455,10 +560,17 @@ fn text_from(bytes: Vec<u8>, warnings: &mut Vec<String>) -> String {
     }
 }
 
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.split(|b| *b == b'\n').count() - 1
+}
+
 fn describe_seen(text: &str) -> String {
     let trimmed = text.trim_start();
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) {
-        return format!("a JSON object with keys [{}]", crate::util::keys_of(&map).join(", "));
+        return format!(
+            "a JSON object with keys [{}]",
+            crate::util::keys_of(&map).join(", ")
+        );
     }
     if let Ok(Value::Array(items)) = serde_json::from_str::<Value>(trimmed) {
         return match items.iter().find_map(Value::as_object) {
@@ -472,14 +584,21 @@ fn describe_seen(text: &str) -> String {
     }
     let first = trimmed.lines().next().unwrap_or_default();
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(first) {
-        return format!("JSON lines; the first has keys [{}]", crate::util::keys_of(&map).join(", "));
+        return format!(
+            "JSON lines; the first has keys [{}]",
+            crate::util::keys_of(&map).join(", ")
+        );
     }
     format!("first line {:?}", crate::util::truncate(first, 120))
 }
 
 impl Run<'_, '_> {
     fn unrecognized(&self, seen: String) -> Error {
-        Error::Unrecognized { path: self.name.clone(), seen, supported: supported_list() }
+        Error::Unrecognized {
+            path: self.name.clone(),
+            seen,
+            supported: supported_list(),
+        }
     }
 
     fn finish(mut self) -> Result<FileSummary, Error> {
@@ -489,10 +608,17 @@ impl Run<'_, '_> {
             } else {
                 self.summary.warnings.join("; ")
             };
-            return Err(Error::NoTraces { path: self.name, format: self.summary.format, message });
+            return Err(Error::NoTraces {
+                path: self.name,
+                format: self.summary.format,
+                message,
+            });
         }
         if self.failed_records > 0 {
-            self.summary.warnings.push(format!("{} record(s) could not be read", self.failed_records));
+            self.summary.warnings.push(format!(
+                "{} record(s) could not be read",
+                self.failed_records
+            ));
         }
         Ok(self.summary)
     }
@@ -502,21 +628,44 @@ impl Run<'_, '_> {
             bytes.drain(..3);
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::Empty { path: self.name.clone() });
+            return Err(Error::Empty {
+                path: self.name.clone(),
+            });
         }
         if let Some(offset) = bytes.iter().take(8192).position(|b| *b == 0) {
-            return Err(Error::Binary { path: self.name.clone(), offset });
+            return Err(Error::Binary {
+                path: self.name.clone(),
+                offset,
+            });
         }
         let text = text_from(bytes, &mut self.summary.warnings);
         let start = text.trim_start();
         let first_byte = start.as_bytes().first().copied().unwrap_or(b' ');
         if first_byte == b'{' || first_byte == b'[' {
-            match serde_json::from_str::<Value>(start) {
+            let parsed = serde_json::from_str::<Value>(start).or_else(|e| {
+                // Python's json module writes NaN and Infinity; read them as null rather
+                // than refuse a whole dataset file.
+                match replace_non_finite(start) {
+                    Some(fixed) => serde_json::from_str::<Value>(&fixed).inspect(|_| {
+                        self.summary.warnings.push(
+                            "non-standard NaN/Infinity values (as Python writes them) read as null"
+                                .to_owned(),
+                        );
+                    }),
+                    None => Err(e),
+                }
+            });
+            match parsed {
                 Ok(value) => return self.json_document(value, &text),
                 Err(e) => {
                     let (lines, warnings) = split_lines(&text);
                     let multi_line = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
-                    if multi_line && !lines.is_empty() && lines.iter().all(|l| l.value.is_object() || l.value.is_array()) {
+                    if multi_line
+                        && !lines.is_empty()
+                        && lines
+                            .iter()
+                            .all(|l| l.value.is_object() || l.value.is_array())
+                    {
                         self.summary.warnings.extend(warnings);
                         return self.json_lines(lines, &text);
                     }
@@ -534,7 +683,9 @@ impl Run<'_, '_> {
             return self.dispatch_whole(detection, Doc::Text(text));
         }
         let (lines, warnings) = split_lines(&text);
-        if lines.len() >= 2 && lines.len() * 2 >= text.lines().filter(|l| !l.trim().is_empty()).count() {
+        if lines.len() >= 2
+            && lines.len() * 2 >= text.lines().filter(|l| !l.trim().is_empty()).count()
+        {
             self.summary.warnings.extend(warnings);
             return self.json_lines(lines, &text);
         }
@@ -550,7 +701,10 @@ impl Run<'_, '_> {
             Some(d) => Some(d),
             None => sniff::sniff_json(&value, &self.name).or_else(|| {
                 // A single-line JSONL file of a line-oriented format.
-                let lines = [JsonLine { line: 1, value: value.clone() }];
+                let lines = [JsonLine {
+                    line: 1,
+                    value: value.clone(),
+                }];
                 sniff::sniff_lines(&lines, &self.name).filter(|d| d.framing == Framing::Whole)
             }),
         };
@@ -570,7 +724,9 @@ impl Run<'_, '_> {
     }
 
     fn json_lines(&mut self, lines: Vec<JsonLine>, text: &str) -> Result<(), Error> {
-        let detection = self.forced(true).or_else(|| sniff::sniff_lines(&lines[..lines.len().min(50)], &self.name));
+        let detection = self
+            .forced(true)
+            .or_else(|| sniff::sniff_lines(&lines[..lines.len().min(50)], &self.name));
         let Some(detection) = detection else {
             return Err(self.unrecognized(describe_seen(text)));
         };
@@ -578,7 +734,14 @@ impl Run<'_, '_> {
         match detection.framing {
             Framing::Records => {
                 for (index, line) in lines.into_iter().enumerate() {
-                    self.record(detection.format, line.value, RecordPos { index, line: Some(line.line) });
+                    self.record(
+                        detection.format,
+                        line.value,
+                        RecordPos {
+                            index,
+                            line: Some(line.line),
+                        },
+                    );
                 }
                 Ok(())
             }
@@ -597,7 +760,12 @@ impl Run<'_, '_> {
             Doc::Lines(lines) => (self.companions)(detection.format, lines),
             _ => Vec::new(),
         };
-        let input = Input { file: self.name.clone(), doc, companions, record: None };
+        let input = Input {
+            file: self.name.clone(),
+            doc,
+            companions,
+            record: None,
+        };
         let parsed = adapters::parse(detection.format, &input).map_err(|e| Error::Adapter {
             path: self.name.clone(),
             format: detection.format,
@@ -619,23 +787,34 @@ impl Run<'_, '_> {
         };
         let format = if self.options.format.is_some() {
             batch_format
+        } else if let Some((f, _)) = value
+            .as_object()
+            .and_then(|o| sniff::sniff_object(o, &self.name))
+        {
+            f
         } else {
-            match value.as_object().and_then(|o| sniff::sniff_object(o, &self.name)) {
-                Some((f, _)) => f,
-                None => {
-                    self.failed_records += 1;
-                    self.warn(format!("{where_}: skipped, not a recognizable trace record"));
-                    return;
-                }
-            }
+            self.failed_records += 1;
+            self.warn(format!(
+                "{where_}: skipped, not a recognizable trace record"
+            ));
+            return;
         };
-        let input = Input { file: self.name.clone(), doc: Doc::Json(value), companions: Vec::new(), record: Some(pos) };
+        let input = Input {
+            file: self.name.clone(),
+            doc: Doc::Json(value),
+            companions: Vec::new(),
+            record: Some(pos),
+        };
         match adapters::parse(format, &input) {
             Ok(parsed) => {
                 let many = parsed.len() > 1;
                 for (sub, p) in parsed.into_iter().enumerate() {
                     // Sub-traces of one record get consecutive indices after the record's own.
-                    let index = if many { pos.index * 1000 + sub } else { pos.index };
+                    let index = if many {
+                        pos.index * 1000 + sub
+                    } else {
+                        pos.index
+                    };
                     self.emit(p, Some(index));
                 }
             }
@@ -657,7 +836,10 @@ impl Run<'_, '_> {
         (self.sink)(LoadedTrace {
             trace: parsed.trace,
             labels: parsed.labels,
-            source: TraceSource { path: self.name.clone(), index },
+            source: TraceSource {
+                path: self.name.clone(),
+                index,
+            },
         });
     }
 
@@ -666,9 +848,14 @@ impl Run<'_, '_> {
         let mut buffered = reader.buffered();
         // Skip a BOM and leading whitespace to see the container.
         let first = loop {
-            let buf = buffered.fill_buf().map_err(|e| Error::Io { path: self.name.clone(), source: e })?;
+            let buf = buffered.fill_buf().map_err(|e| Error::Io {
+                path: self.name.clone(),
+                source: e,
+            })?;
             if buf.is_empty() {
-                return Err(Error::Empty { path: self.name.clone() });
+                return Err(Error::Empty {
+                    path: self.name.clone(),
+                });
             }
             let skip = buf
                 .iter()
@@ -683,10 +870,16 @@ impl Run<'_, '_> {
         match first {
             b'[' => self.stream_array(buffered),
             b'{' => self.stream_lines(buffered),
-            0 => Err(Error::Binary { path: self.name.clone(), offset: 0 }),
+            0 => Err(Error::Binary {
+                path: self.name.clone(),
+                offset: 0,
+            }),
             _ => {
                 let mut bytes = Vec::new();
-                buffered.read_to_end(&mut bytes).map_err(|e| Error::Io { path: self.name.clone(), source: e })?;
+                buffered.read_to_end(&mut bytes).map_err(|e| Error::Io {
+                    path: self.name.clone(),
+                    source: e,
+                })?;
                 self.whole_buffer(bytes)
             }
         }
@@ -694,7 +887,13 @@ impl Run<'_, '_> {
 
     fn stream_array<R: BufRead>(&mut self, reader: R) -> Result<(), Error> {
         let mut de = serde_json::Deserializer::from_reader(reader);
-        let mut state = ArrayState { run: self, detection: None, whole: Vec::new(), index: 0, error: None };
+        let mut state = ArrayState {
+            run: self,
+            detection: None,
+            whole: Vec::new(),
+            index: 0,
+            error: None,
+        };
         let result = ArraySeed { state: &mut state }.deserialize(&mut de);
         if let Some(err) = state.error.take() {
             return Err(err);
@@ -710,14 +909,21 @@ impl Run<'_, '_> {
                     json_message(&e)
                 ));
             } else {
-                return Err(Error::InvalidJson { path, line: e.line(), column: e.column(), message: json_message(&e) });
+                return Err(Error::InvalidJson {
+                    path,
+                    line: e.line(),
+                    column: e.column(),
+                    message: json_message(&e),
+                });
             }
         }
-        if let Some(detection) = state.detection {
-            if detection.framing == Framing::Whole {
-                let items = std::mem::take(&mut state.whole);
-                return state.run.dispatch_whole(detection, Doc::Json(Value::Array(items)));
-            }
+        if let Some(detection) = state.detection
+            && detection.framing == Framing::Whole
+        {
+            let items = std::mem::take(&mut state.whole);
+            return state
+                .run
+                .dispatch_whole(detection, Doc::Json(Value::Array(items)));
         }
         Ok(())
     }
@@ -727,7 +933,10 @@ impl Run<'_, '_> {
         let mut warnings = Vec::new();
         let mut line_no = 0u32;
         let mut raw = Vec::new();
-        let io_err = |name: &str, e: io::Error| Error::Io { path: name.to_owned(), source: e };
+        let io_err = |name: &str, e: io::Error| Error::Io {
+            path: name.to_owned(),
+            source: e,
+        };
         let next_line = |reader: &mut R, raw: &mut Vec<u8>| -> io::Result<bool> {
             raw.clear();
             Ok(reader.read_until(b'\n', raw)? > 0)
@@ -738,14 +947,18 @@ impl Run<'_, '_> {
                 break;
             }
             line_no += 1;
-            match parse_line(&raw, line_no, &mut warnings) {
-                Some(Ok(value)) => head.push(JsonLine { line: line_no, value }),
-                Some(Err(())) | None => {}
+            if let Some(Ok(value)) = parse_line(&raw, line_no, &mut warnings) {
+                head.push(JsonLine {
+                    line: line_no,
+                    value,
+                });
             }
             if line_no == 1 && head.is_empty() {
                 // A single huge JSON object spread over many lines: read it whole.
                 let mut rest = raw.clone();
-                reader.read_to_end(&mut rest).map_err(|e| io_err(&self.name, e))?;
+                reader
+                    .read_to_end(&mut rest)
+                    .map_err(|e| io_err(&self.name, e))?;
                 self.summary.streamed = false;
                 return self.whole_buffer(rest);
             }
@@ -754,28 +967,52 @@ impl Run<'_, '_> {
         let detection = self
             .forced(true)
             .or_else(|| sniff::sniff_lines(&head, &self.name))
-            .ok_or_else(|| self.unrecognized(describe_seen(&head.first().map(|l| l.value.to_string()).unwrap_or_default())))?;
+            .ok_or_else(|| {
+                self.unrecognized(describe_seen(
+                    &head
+                        .first()
+                        .map(|l| l.value.to_string())
+                        .unwrap_or_default(),
+                ))
+            })?;
         self.note(detection);
         if detection.framing == Framing::Whole {
             let mut lines = head;
             while next_line(&mut reader, &mut raw).map_err(|e| io_err(&self.name, e))? {
                 line_no += 1;
                 if let Some(Ok(value)) = parse_line(&raw, line_no, &mut self.summary.warnings) {
-                    lines.push(JsonLine { line: line_no, value });
+                    lines.push(JsonLine {
+                        line: line_no,
+                        value,
+                    });
                 }
             }
             return self.dispatch_whole(detection, Doc::Lines(lines));
         }
         let mut index = 0usize;
         for line in head {
-            self.record(detection.format, line.value, RecordPos { index, line: Some(line.line) });
+            self.record(
+                detection.format,
+                line.value,
+                RecordPos {
+                    index,
+                    line: Some(line.line),
+                },
+            );
             index += 1;
         }
         while next_line(&mut reader, &mut raw).map_err(|e| io_err(&self.name, e))? {
             line_no += 1;
             let mut warnings = Vec::new();
             if let Some(Ok(value)) = parse_line(&raw, line_no, &mut warnings) {
-                self.record(detection.format, value, RecordPos { index, line: Some(line_no) });
+                self.record(
+                    detection.format,
+                    value,
+                    RecordPos {
+                        index,
+                        line: Some(line_no),
+                    },
+                );
                 index += 1;
             }
             for w in warnings {
@@ -786,21 +1023,76 @@ impl Run<'_, '_> {
     }
 }
 
+/// Replaces bare `NaN`, `Infinity` and `-Infinity` tokens outside strings with `null`.
+/// Returns `None` when there are none (so the original parse error stands).
+fn replace_non_finite(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut changed = false;
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| bytes[i..].starts_with(t.as_bytes()));
+        if let Some(token) = token {
+            out.push_str(&text[last..i]);
+            out.push_str("null");
+            i += token.len();
+            last = i;
+            changed = true;
+            continue;
+        }
+        i += 1;
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
+}
+
 /// Parses one raw JSONL line. `None` for blank lines; `Some(Err)` (with a warning) for bad ones.
 fn parse_line(raw: &[u8], line_no: u32, warnings: &mut Vec<String>) -> Option<Result<Value, ()>> {
     let trimmed = raw.trim_ascii();
     if trimmed.is_empty() {
         return None;
     }
-    let parsed = match std::str::from_utf8(trimmed) {
-        Ok(s) => serde_json::from_str::<Value>(s),
-        Err(_) => {
-            warnings.push(format!("line {line_no}: invalid UTF-8; bad bytes replaced with U+FFFD"));
-            serde_json::from_str::<Value>(&String::from_utf8_lossy(trimmed))
-        }
+    let text = if let Ok(s) = std::str::from_utf8(trimmed) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        warnings.push(format!(
+            "line {line_no}: invalid UTF-8; bad bytes replaced with U+FFFD"
+        ));
+        String::from_utf8_lossy(trimmed)
     };
+    let parsed = serde_json::from_str::<Value>(&text).or_else(|e| {
+        replace_non_finite(&text).map_or(Err(e), |fixed| serde_json::from_str(&fixed))
+    });
     Some(parsed.map_err(|e| {
-        warnings.push(format!("line {line_no}: skipped, not valid JSON ({})", json_message(&e)));
+        warnings.push(format!(
+            "line {line_no}: skipped, not valid JSON ({})",
+            json_message(&e)
+        ));
     }))
 }
 
@@ -843,22 +1135,28 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_, '_> {
                     .run
                     .forced(false)
                     .or_else(|| sniff::sniff_json(&probe, &state.run.name));
-                match detection {
-                    Some(d) => {
-                        state.run.note(d);
-                        state.detection = Some(d);
-                    }
-                    None => {
-                        state.error = Some(state.run.unrecognized(describe_seen(&probe.to_string())));
-                        continue;
-                    }
+                if let Some(d) = detection {
+                    state.run.note(d);
+                    state.detection = Some(d);
+                } else {
+                    state.error = Some(state.run.unrecognized(describe_seen(&probe.to_string())));
+                    continue;
                 }
             }
-            let Some(detection) = state.detection else { continue };
+            let Some(detection) = state.detection else {
+                continue;
+            };
             if detection.framing == Framing::Whole {
                 state.whole.push(item);
             } else {
-                state.run.record(detection.format, item, RecordPos { index: state.index, line: None });
+                state.run.record(
+                    detection.format,
+                    item,
+                    RecordPos {
+                        index: state.index,
+                        line: None,
+                    },
+                );
             }
             state.index += 1;
         }

@@ -60,9 +60,9 @@ pub struct Trace {
     pub warnings: Vec<String>,
 }
 
-/// Every source format pisama reads, plus its own canonical JSON.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Every source format pisama reads, plus its own canonical JSON. Serialized as its
+/// [`Format::name`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
     /// OTLP/JSON, with GenAI, OpenLLMetry or OpenInference attribute keys.
     Otlp,
@@ -180,6 +180,20 @@ impl Format {
     }
 }
 
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Format::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown format {name:?}")))
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -261,7 +275,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanKind {
     Agent,
@@ -340,7 +356,11 @@ pub struct Payload {
 
 impl Payload {
     pub fn text(text: impl Into<String>) -> Self {
-        Payload { text: text.into(), json: None, mime: None }
+        Payload {
+            text: text.into(),
+            json: None,
+            mime: None,
+        }
     }
 
     /// A payload from a JSON value: strings are kept as text only; anything else keeps the
@@ -348,7 +368,11 @@ impl Payload {
     pub fn from_json(value: Value) -> Self {
         match value {
             Value::String(s) => Payload::text(s),
-            other => Payload { text: other.to_string(), json: Some(other), mime: None },
+            other => Payload {
+                text: other.to_string(),
+                json: Some(other),
+                mime: None,
+            },
         }
     }
 }
@@ -374,7 +398,9 @@ pub struct LlmCall {
 impl LlmCall {
     /// The model that answered, else the one requested.
     pub fn model(&self) -> Option<&str> {
-        self.response_model.as_deref().or(self.request_model.as_deref())
+        self.response_model
+            .as_deref()
+            .or(self.request_model.as_deref())
     }
 }
 
@@ -551,7 +577,11 @@ pub struct Message {
 
 impl Message {
     pub fn text(role: Role, text: impl Into<String>) -> Self {
-        Message { role, name: None, parts: vec![Part::Text { text: text.into() }] }
+        Message {
+            role,
+            name: None,
+            parts: vec![Part::Text { text: text.into() }],
+        }
     }
 
     /// Concatenated text parts.

@@ -60,7 +60,9 @@ fn lookup(model: &str) -> Option<(f64, f64, f64)> {
     let lower = model.to_ascii_lowercase();
     let name = lower.rsplit('/').next().unwrap_or(&lower);
     // Bedrock ids carry a region and vendor prefix: `us.anthropic.claude-...-v1:0`.
-    let name = name.rsplit_once("anthropic.").map_or(name, |(_, rest)| rest);
+    let name = name
+        .rsplit_once("anthropic.")
+        .map_or(name, |(_, rest)| rest);
     PRICES
         .iter()
         .filter(|(prefix, ..)| name.starts_with(prefix))
@@ -74,7 +76,11 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins() {
-        let u = Usage { input: Some(1_000_000), output: Some(0), ..Usage::default() };
+        let u = Usage {
+            input: Some(1_000_000),
+            output: Some(0),
+            ..Usage::default()
+        };
         assert!((estimate("gpt-4o-mini-2024-07-18", &u).unwrap() - 0.15).abs() < 1e-9);
         assert!((estimate("openai/gpt-4o", &u).unwrap() - 2.50).abs() < 1e-9);
         assert!(estimate("my-local-llama", &u).is_none());

@@ -27,13 +27,19 @@ pub(crate) struct Detection {
 }
 
 const fn det(format: Format, framing: Framing, rule: &'static str) -> Detection {
-    Detection { format, framing, rule }
+    Detection {
+        format,
+        framing,
+        rule,
+    }
 }
 
 /// Detects the format of one JSON document (a whole `.json` file).
 pub(crate) fn sniff_json(v: &Value, file_name: &str) -> Option<Detection> {
     match v {
-        Value::Object(map) => sniff_object(map, file_name).map(|(f, rule)| det(f, Framing::Whole, rule)),
+        Value::Object(map) => {
+            sniff_object(map, file_name).map(|(f, rule)| det(f, Framing::Whole, rule))
+        }
         Value::Array(items) => sniff_array(items, file_name),
         _ => None,
     }
@@ -44,48 +50,84 @@ fn sniff_array(items: &[Value], file_name: &str) -> Option<Detection> {
     let obj = first.as_object()?;
     // Arrays that are one document rather than a batch of records.
     if is_langsmith_run(obj) {
-        return Some(det(Format::LangSmith, Framing::Whole, "array of LangSmith runs"));
+        return Some(det(
+            Format::LangSmith,
+            Framing::Whole,
+            "array of LangSmith runs",
+        ));
     }
     if is_pisama_span(obj) {
-        return Some(det(Format::PisamaSpans, Framing::Whole, "array of pisama spans"));
+        return Some(det(
+            Format::PisamaSpans,
+            Framing::Whole,
+            "array of pisama spans",
+        ));
     }
     if is_autogen_message(obj) {
-        return Some(det(Format::AutoGenAgentChat, Framing::Whole, "array of AgentChat messages"));
+        return Some(det(
+            Format::AutoGenAgentChat,
+            Framing::Whole,
+            "array of AgentChat messages",
+        ));
     }
     if is_langgraph_debug_item(first) {
-        return Some(det(Format::LangGraph, Framing::Whole, "array of LangGraph debug events"));
+        return Some(det(
+            Format::LangGraph,
+            Framing::Whole,
+            "array of LangGraph debug events",
+        ));
     }
     if is_chat_message(obj) {
-        return Some(det(Format::GenericChat, Framing::Whole, "array of chat messages"));
+        return Some(det(
+            Format::GenericChat,
+            Framing::Whole,
+            "array of chat messages",
+        ));
     }
     if is_phoenix_span(obj) {
-        return Some(det(Format::OpenInferenceSpans, Framing::Whole, "array of OpenInference spans"));
+        return Some(det(
+            Format::OpenInferenceSpans,
+            Framing::Whole,
+            "array of OpenInference spans",
+        ));
     }
     if is_dify_node(obj) {
-        return Some(det(Format::DifyNodes, Framing::Whole, "array of Dify node executions"));
+        return Some(det(
+            Format::DifyNodes,
+            Framing::Whole,
+            "array of Dify node executions",
+        ));
     }
     if is_dify_message(obj) {
-        return Some(det(Format::DifyMessages, Framing::Whole, "array of Dify messages"));
+        return Some(det(
+            Format::DifyMessages,
+            Framing::Whole,
+            "array of Dify messages",
+        ));
     }
     // Otherwise: a batch of records, each detected like a standalone document.
     sniff_object(obj, file_name).map(|(f, rule)| det(f, Framing::Records, rule))
 }
 
 /// Object rules in priority order. Returns the format and the rule's name.
-pub(crate) fn sniff_object(o: &Map<String, Value>, file_name: &str) -> Option<(Format, &'static str)> {
+pub(crate) fn sniff_object(
+    o: &Map<String, Value>,
+    file_name: &str,
+) -> Option<(Format, &'static str)> {
     if o.contains_key("pisama_trace") && o.get("trace").is_some_and(Value::is_object) {
         return Some((Format::PisamaCanonical, "pisama_trace envelope"));
     }
     // TRAIL dataset rows wrap the trace as a JSON string.
-    if let Some(Value::String(inner)) = o.get("trace") {
-        if let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(inner) {
-            if is_trail(&inner) {
-                return Some((Format::Trail, "TRAIL row (trace as JSON string)"));
-            }
-        }
+    if let Some(Value::String(inner)) = o.get("trace")
+        && let Ok(Value::Object(inner)) = serde_json::from_str::<Value>(inner)
+        && is_trail(&inner)
+    {
+        return Some((Format::Trail, "TRAIL row (trace as JSON string)"));
     }
     // 1. ATIF
-    if o.get("schema_version").and_then(Value::as_str).is_some_and(|s| s.starts_with("ATIF-v"))
+    if o.get("schema_version")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with("ATIF-v"))
         && o.get("steps").is_some_and(Value::is_array)
     {
         return Some((Format::Atif, "schema_version ATIF-v* + steps"));
@@ -100,24 +142,30 @@ pub(crate) fn sniff_object(o: &Map<String, Value>, file_name: &str) -> Option<(F
     }
     // 3. TRAIL
     if is_trail(o) {
-        return Some((Format::Trail, "trace_id + spans[].span_attributes/child_spans"));
+        return Some((
+            Format::Trail,
+            "trace_id + spans[].span_attributes/child_spans",
+        ));
     }
     // 9. n8n
     if is_n8n(o) {
         return Some((Format::N8n, "data.resultData.runData"));
     }
     // 10. Dify
-    if let Some(Value::Array(items)) = o.get("data") {
-        if let Some(Value::Object(first)) = items.first() {
-            if is_dify_node(first) {
-                return Some((Format::DifyNodes, "data[] with node_type + node_id"));
-            }
-            if is_dify_message(first) {
-                return Some((Format::DifyMessages, "data[] with agent_thoughts + conversation_id"));
-            }
-            if is_n8n(first) {
-                return Some((Format::N8n, "data[] of n8n executions"));
-            }
+    if let Some(Value::Array(items)) = o.get("data")
+        && let Some(Value::Object(first)) = items.first()
+    {
+        if is_dify_node(first) {
+            return Some((Format::DifyNodes, "data[] with node_type + node_id"));
+        }
+        if is_dify_message(first) {
+            return Some((
+                Format::DifyMessages,
+                "data[] with agent_thoughts + conversation_id",
+            ));
+        }
+        if is_n8n(first) {
+            return Some((Format::N8n, "data[] of n8n executions"));
         }
     }
     if is_dify_node(o) {
@@ -131,23 +179,32 @@ pub(crate) fn sniff_object(o: &Map<String, Value>, file_name: &str) -> Option<(F
         return Some((Format::LangSmith, "run_type + id + tree keys"));
     }
     for key in ["runs", "post"] {
-        if let Some(Value::Array(items)) = o.get(key) {
-            if items.iter().filter_map(Value::as_object).next().is_some_and(is_langsmith_run) {
-                return Some((Format::LangSmith, "runs[] / post[] of LangSmith runs"));
-            }
+        if let Some(Value::Array(items)) = o.get(key)
+            && items
+                .iter()
+                .find_map(Value::as_object)
+                .is_some_and(is_langsmith_run)
+        {
+            return Some((Format::LangSmith, "runs[] / post[] of LangSmith runs"));
         }
     }
     // 12. LangGraph (an object wrapping the events)
-    if let Some(Value::Array(items)) = o.get("events") {
-        if items.first().is_some_and(is_langgraph_debug_item) {
-            return Some((Format::LangGraph, "events[] of LangGraph debug chunks"));
-        }
+    if let Some(Value::Array(items)) = o.get("events")
+        && items.first().is_some_and(is_langgraph_debug_item)
+    {
+        return Some((Format::LangGraph, "events[] of LangGraph debug chunks"));
     }
     // 13. AutoGen AgentChat
-    if let Some(Value::Array(msgs)) = o.get("messages") {
-        if msgs.iter().filter_map(Value::as_object).any(is_autogen_message) {
-            return Some((Format::AutoGenAgentChat, "messages[] with AgentChat types + source"));
-        }
+    if let Some(Value::Array(msgs)) = o.get("messages")
+        && msgs
+            .iter()
+            .filter_map(Value::as_object)
+            .any(is_autogen_message)
+    {
+        return Some((
+            Format::AutoGenAgentChat,
+            "messages[] with AgentChat types + source",
+        ));
     }
     // 15. Who&When
     if o.get("history").is_some_and(Value::is_array)
@@ -157,29 +214,42 @@ pub(crate) fn sniff_object(o: &Map<String, Value>, file_name: &str) -> Option<(F
     }
     // 16. MAD / MAST
     if o.contains_key("mas_name")
-        && o.get("trace").is_some_and(|t| t.is_string() || t.get("trajectory").is_some())
+        && o.get("trace")
+            .is_some_and(|t| t.is_string() || t.get("trajectory").is_some())
         && (o.contains_key("mast_annotation") || o.contains_key("annotations"))
     {
         return Some((Format::Mad, "mas_name + trace + annotations"));
     }
     // tau-bench trajectories
     if o.get("traj").and_then(Value::as_array).is_some_and(|t| {
-        t.iter().filter_map(Value::as_object).next().is_some_and(|m| m.contains_key("role"))
+        t.iter()
+            .find_map(Value::as_object)
+            .is_some_and(|m| m.contains_key("role"))
     }) {
         return Some((Format::TauBench, "traj[] of role messages"));
     }
     // The incumbent's native trace.
-    if let Some(Value::Array(spans)) = o.get("spans") {
-        if spans.is_empty() || spans.iter().filter_map(Value::as_object).next().is_some_and(is_pisama_span) {
-            return Some((Format::PisamaSpans, "spans[] with span_id"));
-        }
+    if let Some(Value::Array(spans)) = o.get("spans")
+        && (spans.is_empty()
+            || spans
+                .iter()
+                .find_map(Value::as_object)
+                .is_some_and(is_pisama_span))
+    {
+        return Some((Format::PisamaSpans, "spans[] with span_id"));
     }
     // 17. Generic chat
     for key in ["messages", "conversation", "history", "conversations"] {
-        if let Some(Value::Array(msgs)) = o.get(key) {
-            if msgs.iter().filter_map(Value::as_object).next().is_some_and(is_chat_message) {
-                return Some((Format::GenericChat, "messages/conversation/history of {role, content}"));
-            }
+        if let Some(Value::Array(msgs)) = o.get(key)
+            && msgs
+                .iter()
+                .find_map(Value::as_object)
+                .is_some_and(is_chat_message)
+        {
+            return Some((
+                Format::GenericChat,
+                "messages/conversation/history of {role, content}",
+            ));
         }
     }
     let _ = file_name;
@@ -192,26 +262,45 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
     let first = lines.first()?;
     let first_obj = first.value.as_object();
     // 4. OpenClaw trajectory sidecar
-    if objs.iter().any(|o| o.get("traceSchema").and_then(Value::as_str) == Some("openclaw-trajectory")) {
-        return Some(det(Format::OpenClawTrajectory, Framing::Whole, "traceSchema openclaw-trajectory"));
+    if objs
+        .iter()
+        .any(|o| o.get("traceSchema").and_then(Value::as_str) == Some("openclaw-trajectory"))
+    {
+        return Some(det(
+            Format::OpenClawTrajectory,
+            Framing::Whole,
+            "traceSchema openclaw-trajectory",
+        ));
     }
     // 5. pi / OpenClaw transcript
-    if let Some(o) = first_obj {
-        if o.get("type").and_then(Value::as_str) == Some("session")
-            && o.get("version").and_then(Value::as_u64).is_some_and(|v| (1..=3).contains(&v))
-            && (o.contains_key("cwd") || o.contains_key("id"))
-        {
-            return Some(det(Format::OpenClawSession, Framing::Whole, "session header line"));
-        }
+    if let Some(o) = first_obj
+        && o.get("type").and_then(Value::as_str) == Some("session")
+        && o.get("version")
+            .and_then(Value::as_u64)
+            .is_some_and(|v| (1..=3).contains(&v))
+        && (o.contains_key("cwd") || o.contains_key("id"))
+    {
+        return Some(det(
+            Format::OpenClawSession,
+            Framing::Whole,
+            "session header line",
+        ));
     }
     // 6. Claude Code transcript
     if objs.iter().take(20).any(|o| {
         o.contains_key("sessionId")
             && o.contains_key("uuid")
             && o.contains_key("parentUuid")
-            && matches!(o.get("type").and_then(Value::as_str), Some("user" | "assistant" | "system"))
+            && matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("user" | "assistant" | "system")
+            )
     }) {
-        return Some(det(Format::ClaudeCode, Framing::Whole, "sessionId + uuid + parentUuid lines"));
+        return Some(det(
+            Format::ClaudeCode,
+            Framing::Whole,
+            "sessionId + uuid + parentUuid lines",
+        ));
     }
     // 7. Codex rollout
     if !objs.is_empty()
@@ -220,33 +309,66 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
                 && o.contains_key("payload")
                 && matches!(
                     o.get("type").and_then(Value::as_str),
-                    Some("session_meta" | "turn_context" | "response_item" | "event_msg" | "compacted")
+                    Some(
+                        "session_meta"
+                            | "turn_context"
+                            | "response_item"
+                            | "event_msg"
+                            | "compacted"
+                    )
                 )
         })
     {
-        return Some(det(Format::Codex, Framing::Whole, "{timestamp, type, payload} rollout lines"));
+        return Some(det(
+            Format::Codex,
+            Framing::Whole,
+            "{timestamp, type, payload} rollout lines",
+        ));
     }
     // 8. Headless stream-json (Claude Code -p, Cursor) and codex exec --json.
     if let Some(o) = first_obj {
         let ty = o.get("type").and_then(Value::as_str);
-        if ty == Some("system") && o.get("subtype").and_then(Value::as_str) == Some("init") && o.contains_key("session_id") {
-            return Some(det(Format::ClaudeCode, Framing::Whole, "stream-json system/init"));
+        if ty == Some("system")
+            && o.get("subtype").and_then(Value::as_str) == Some("init")
+            && o.contains_key("session_id")
+        {
+            return Some(det(
+                Format::ClaudeCode,
+                Framing::Whole,
+                "stream-json system/init",
+            ));
         }
         if ty == Some("thread.started") {
-            return Some(det(Format::Codex, Framing::Whole, "codex exec --json thread.started"));
+            return Some(det(
+                Format::Codex,
+                Framing::Whole,
+                "codex exec --json thread.started",
+            ));
         }
     }
     // 11. LangSmith flat runs, one per line.
     if first_obj.is_some_and(is_langsmith_run) {
-        return Some(det(Format::LangSmith, Framing::Whole, "LangSmith runs, one per line"));
+        return Some(det(
+            Format::LangSmith,
+            Framing::Whole,
+            "LangSmith runs, one per line",
+        ));
     }
     // 12. LangGraph debug stream / astream_events.
     if is_langgraph_debug_item(&first.value) {
-        return Some(det(Format::LangGraph, Framing::Whole, "LangGraph debug stream lines"));
+        return Some(det(
+            Format::LangGraph,
+            Framing::Whole,
+            "LangGraph debug stream lines",
+        ));
     }
     // 2b. Phoenix spans, one per line.
     if first_obj.is_some_and(is_phoenix_span) {
-        return Some(det(Format::OpenInferenceSpans, Framing::Whole, "OpenInference spans, one per line"));
+        return Some(det(
+            Format::OpenInferenceSpans,
+            Framing::Whole,
+            "OpenInference spans, one per line",
+        ));
     }
     // Incumbent span rows.
     if first_obj.is_some_and(is_pisama_span) {
@@ -255,15 +377,27 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
     // OTLP collector file exporter: one TracesData per line; spans of one trace may be split
     // across lines, so the adapter sees all lines.
     if first_obj.is_some_and(is_otlp) {
-        return Some(det(Format::Otlp, Framing::Whole, "OTLP TracesData per line"));
+        return Some(det(
+            Format::Otlp,
+            Framing::Whole,
+            "OTLP TracesData per line",
+        ));
     }
     // AutoGen message dumps, one message per line.
     if first_obj.is_some_and(is_autogen_message) {
-        return Some(det(Format::AutoGenAgentChat, Framing::Whole, "AgentChat messages, one per line"));
+        return Some(det(
+            Format::AutoGenAgentChat,
+            Framing::Whole,
+            "AgentChat messages, one per line",
+        ));
     }
     // Chat messages one per line form one conversation.
     if first_obj.is_some_and(is_chat_message) && objs.iter().all(|o| is_chat_message(o)) {
-        return Some(det(Format::GenericChat, Framing::Whole, "chat messages, one per line"));
+        return Some(det(
+            Format::GenericChat,
+            Framing::Whole,
+            "chat messages, one per line",
+        ));
     }
     // Otherwise each line is a record of its own (a JSONL stream of many traces).
     let (format, rule) = sniff_object(first_obj?, file_name)?;
@@ -273,8 +407,15 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
 /// Detects text formats from their first lines.
 pub(crate) fn sniff_text(text: &str) -> Option<Detection> {
     let first = text.lines().find(|l| !l.trim().is_empty())?;
-    if first.trim_start().starts_with("Started new session with Session ID:") {
-        return Some(det(Format::Ag2RuntimeLog, Framing::Whole, "AG2 runtime.log header"));
+    if first
+        .trim_start()
+        .starts_with("Started new session with Session ID:")
+    {
+        return Some(det(
+            Format::Ag2RuntimeLog,
+            Framing::Whole,
+            "AG2 runtime.log header",
+        ));
     }
     None
 }
@@ -297,13 +438,19 @@ pub(crate) fn forced(format: Format, is_lines: bool) -> Detection {
 // ---- key tests -------------------------------------------------------------------------
 
 pub(crate) fn is_otlp(o: &Map<String, Value>) -> bool {
-    if o.get("resourceSpans").or_else(|| o.get("resource_spans")).is_some_and(Value::is_array) {
+    if o.get("resourceSpans")
+        .or_else(|| o.get("resource_spans"))
+        .is_some_and(Value::is_array)
+    {
         return true;
     }
-    if let Some(result) = o.get("result").and_then(Value::as_object) {
-        if result.get("resourceSpans").or_else(|| result.get("resource_spans")).is_some_and(Value::is_array) {
-            return true;
-        }
+    if let Some(result) = o.get("result").and_then(Value::as_object)
+        && result
+            .get("resourceSpans")
+            .or_else(|| result.get("resource_spans"))
+            .is_some_and(Value::is_array)
+    {
+        return true;
     }
     if let Some(Value::Array(batches)) = o.get("batches") {
         return batches.iter().filter_map(Value::as_object).any(|b| {
@@ -314,7 +461,9 @@ pub(crate) fn is_otlp(o: &Map<String, Value>) -> bool {
 }
 
 pub(crate) fn is_phoenix_span(o: &Map<String, Value>) -> bool {
-    let Some(ctx) = o.get("context").and_then(Value::as_object) else { return false };
+    let Some(ctx) = o.get("context").and_then(Value::as_object) else {
+        return false;
+    };
     ctx.contains_key("trace_id")
         && ctx.contains_key("span_id")
         && (o.contains_key("span_kind") || o.contains_key("kind"))
@@ -323,21 +472,29 @@ pub(crate) fn is_phoenix_span(o: &Map<String, Value>) -> bool {
 
 pub(crate) fn is_trail(o: &Map<String, Value>) -> bool {
     o.contains_key("trace_id")
-        && o.get("spans").and_then(Value::as_array).is_some_and(|spans| {
-            spans.iter().filter_map(Value::as_object).next().is_some_and(|s| {
-                s.contains_key("span_id")
-                    && (s.contains_key("span_attributes") || s.contains_key("child_spans"))
+        && o.get("spans")
+            .and_then(Value::as_array)
+            .is_some_and(|spans| {
+                spans.iter().find_map(Value::as_object).is_some_and(|s| {
+                    s.contains_key("span_id")
+                        && (s.contains_key("span_attributes") || s.contains_key("child_spans"))
+                })
             })
-        })
 }
 
 pub(crate) fn is_n8n(o: &Map<String, Value>) -> bool {
-    let run_data = |v: &Value| v.get("resultData").and_then(|r| r.get("runData")).is_some_and(Value::is_object);
+    let run_data = |v: &Value| {
+        v.get("resultData")
+            .and_then(|r| r.get("runData"))
+            .is_some_and(Value::is_object)
+    };
     if o.get("data").is_some_and(run_data) || run_data(&Value::Object(o.clone())) {
         return true;
     }
     // Internal REST API: `data` is a flatted string.
-    o.get("data").and_then(Value::as_str).is_some_and(|s| s.trim_start().starts_with('['))
+    o.get("data")
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim_start().starts_with('['))
         && o.contains_key("workflowData")
         && o.contains_key("mode")
 }
@@ -352,12 +509,24 @@ pub(crate) fn is_dify_message(o: &Map<String, Value>) -> bool {
     o.contains_key("agent_thoughts") && o.contains_key("conversation_id")
 }
 
-const LANGSMITH_RUN_TYPES: [&str; 7] = ["chain", "llm", "tool", "retriever", "embedding", "prompt", "parser"];
+const LANGSMITH_RUN_TYPES: [&str; 7] = [
+    "chain",
+    "llm",
+    "tool",
+    "retriever",
+    "embedding",
+    "prompt",
+    "parser",
+];
 
 pub(crate) fn is_langsmith_run(o: &Map<String, Value>) -> bool {
     o.contains_key("id")
-        && o.get("run_type").and_then(Value::as_str).is_some_and(|t| LANGSMITH_RUN_TYPES.contains(&t))
-        && ["dotted_order", "trace_id", "parent_run_id", "child_runs"].iter().any(|k| o.contains_key(*k))
+        && o.get("run_type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| LANGSMITH_RUN_TYPES.contains(&t))
+        && ["dotted_order", "trace_id", "parent_run_id", "child_runs"]
+            .iter()
+            .any(|k| o.contains_key(*k))
 }
 
 pub(crate) fn is_langgraph_debug_item(v: &Value) -> bool {
@@ -367,10 +536,15 @@ pub(crate) fn is_langgraph_debug_item(v: &Value) -> bool {
             && parts.iter().any(|p| p.as_str() == Some("debug"));
     }
     let Some(o) = v.as_object() else { return false };
-    let debug = matches!(o.get("type").and_then(Value::as_str), Some("checkpoint" | "task" | "task_result"))
-        && o.contains_key("step")
+    let debug = matches!(
+        o.get("type").and_then(Value::as_str),
+        Some("checkpoint" | "task" | "task_result")
+    ) && o.contains_key("step")
         && o.contains_key("payload");
-    let events = o.get("event").and_then(Value::as_str).is_some_and(|e| e.starts_with("on_"))
+    let events = o
+        .get("event")
+        .and_then(Value::as_str)
+        .is_some_and(|e| e.starts_with("on_"))
         && o.contains_key("run_id");
     debug || events
 }
@@ -398,7 +572,10 @@ const AUTOGEN_TYPES: [&str; 19] = [
 ];
 
 pub(crate) fn is_autogen_message(o: &Map<String, Value>) -> bool {
-    o.contains_key("source") && o.get("type").and_then(Value::as_str).is_some_and(|t| AUTOGEN_TYPES.contains(&t))
+    o.contains_key("source")
+        && o.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| AUTOGEN_TYPES.contains(&t))
 }
 
 pub(crate) fn is_chat_message(o: &Map<String, Value>) -> bool {
@@ -410,9 +587,16 @@ pub(crate) fn is_pisama_span(o: &Map<String, Value>) -> bool {
     o.contains_key("span_id")
         && !o.contains_key("span_attributes")
         && !o.contains_key("child_spans")
-        && ["name", "kind", "start_time", "parent_id", "input_data", "output_data"]
-            .iter()
-            .any(|k| o.contains_key(*k))
+        && [
+            "name",
+            "kind",
+            "start_time",
+            "parent_id",
+            "input_data",
+            "output_data",
+        ]
+        .iter()
+        .any(|k| o.contains_key(*k))
 }
 
 #[cfg(test)]
@@ -426,16 +610,31 @@ mod tests {
 
     #[test]
     fn object_rules() {
-        assert_eq!(fmt_of(&json!({"schema_version": "ATIF-v1.7", "steps": []})), Some(Format::Atif));
+        assert_eq!(
+            fmt_of(&json!({"schema_version": "ATIF-v1.7", "steps": []})),
+            Some(Format::Atif)
+        );
         assert_eq!(fmt_of(&json!({"resourceSpans": []})), Some(Format::Otlp));
-        assert_eq!(fmt_of(&json!({"result": {"resourceSpans": []}})), Some(Format::Otlp));
+        assert_eq!(
+            fmt_of(&json!({"result": {"resourceSpans": []}})),
+            Some(Format::Otlp)
+        );
         assert_eq!(
             fmt_of(&json!({"history": [], "mistake_agent": "a", "question": "q"})),
             Some(Format::WhoWhen)
         );
-        assert_eq!(fmt_of(&json!({"messages": [{"role": "user", "content": "hi"}]})), Some(Format::GenericChat));
-        assert_eq!(fmt_of(&json!({"spans": [{"span_id": "a", "name": "x"}]})), Some(Format::PisamaSpans));
-        assert_eq!(fmt_of(&json!({"task_id": 1, "traj": [{"role": "user", "content": "x"}]})), Some(Format::TauBench));
+        assert_eq!(
+            fmt_of(&json!({"messages": [{"role": "user", "content": "hi"}]})),
+            Some(Format::GenericChat)
+        );
+        assert_eq!(
+            fmt_of(&json!({"spans": [{"span_id": "a", "name": "x"}]})),
+            Some(Format::PisamaSpans)
+        );
+        assert_eq!(
+            fmt_of(&json!({"task_id": 1, "traj": [{"role": "user", "content": "x"}]})),
+            Some(Format::TauBench)
+        );
         assert_eq!(fmt_of(&json!({"hello": "world"})), None);
     }
 

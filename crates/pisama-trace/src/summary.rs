@@ -46,8 +46,9 @@ impl TraceSummary {
         steps.sort_unstable();
         steps.dedup();
         let tools = trace.spans_of(SpanKind::Tool);
-        let (tool_calls, tool_errors) =
-            tools.fold((0, 0), |(n, e), s| (n + 1, e + usize::from(s.status == Status::Error)));
+        let (tool_calls, tool_errors) = tools.fold((0, 0), |(n, e), s| {
+            (n + 1, e + usize::from(s.status == Status::Error))
+        });
         TraceSummary {
             id: trace.id.clone(),
             format: trace.format.name().to_owned(),
@@ -59,7 +60,11 @@ impl TraceSummary {
             steps: steps.len(),
             tool_calls,
             tool_errors,
-            errors: trace.spans.iter().filter(|s| s.status == Status::Error).count(),
+            errors: trace
+                .spans
+                .iter()
+                .filter(|s| s.status == Status::Error)
+                .count(),
             handoffs: trace.spans.iter().filter(|s| s.handoff.is_some()).count(),
             usage: trace.usage.clone(),
             cost: trace.cost.clone(),

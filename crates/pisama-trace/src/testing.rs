@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::load::{load_all, load_bytes, FileSummary, LoadOptions, LoadedTrace};
+use crate::load::{FileSummary, LoadOptions, LoadedTrace, load_all, load_bytes};
 
 /// The repository's `fixtures/traces/` folder.
 pub(crate) fn fixtures_dir() -> PathBuf {
@@ -17,14 +17,20 @@ pub(crate) fn fixture(rel: &str) -> (FileSummary, Vec<LoadedTrace>) {
 }
 
 /// Loads an inline document as if it were a file named `name`.
+#[allow(dead_code, reason = "used by adapter tests")]
 pub(crate) fn inline(name: &str, text: &str) -> (FileSummary, Vec<LoadedTrace>) {
     load_bytes(name, text.as_bytes(), &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Loads an inline document and returns the error message (for bad-input tests).
+#[allow(dead_code, reason = "used by adapter tests")]
 pub(crate) fn inline_err(name: &str, text: &[u8]) -> String {
     match load_bytes(name, text, &LoadOptions::default()) {
-        Ok((s, t)) => panic!("expected an error, got {} trace(s) as {}", t.len(), s.format),
+        Ok((s, t)) => panic!(
+            "expected an error, got {} trace(s) as {}",
+            t.len(),
+            s.format
+        ),
         Err(e) => e.to_string(),
     }
 }

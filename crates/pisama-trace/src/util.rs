@@ -34,8 +34,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
 /// Formats epoch nanoseconds as RFC 3339 UTC.
 pub fn format_time(ns: i64) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(ns))
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| ns.to_string())
+        .map_or_else(|_| ns.to_string(), |t| t.to_string())
 }
 
 /// Epoch milliseconds to nanoseconds.
@@ -103,7 +102,9 @@ pub fn parse_iso_duration(s: &str) -> Option<i64> {
 /// strings).
 pub fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -129,7 +130,9 @@ pub fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
 
 /// A string at a path of object keys; empty strings count as absent.
 pub fn get_str<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    get(v, path).and_then(Value::as_str).filter(|s| !s.is_empty())
+    get(v, path)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Text of a value: strings as they are, arrays of strings or text parts joined by newlines,
@@ -166,7 +169,11 @@ pub fn flatten_into(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) 
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_into(&key, child, out);
             }
         }
@@ -200,10 +207,10 @@ pub fn stable_id(parts: &[&str]) -> String {
 /// arguments); returns the parsed value, or the string itself when it is not JSON.
 pub fn maybe_json(s: &str) -> Value {
     let t = s.trim_start();
-    if t.starts_with('{') || t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(s) {
-            return v;
-        }
+    if (t.starts_with('{') || t.starts_with('['))
+        && let Ok(v) = serde_json::from_str::<Value>(s)
+    {
+        return v;
     }
     Value::String(s.to_owned())
 }
@@ -229,7 +236,10 @@ mod tests {
         assert_eq!(parse_time("2025-03-01T10:00:00").unwrap(), z);
         assert_eq!(parse_time("2025-03-01 10:00:00.000000").unwrap(), z);
         assert_eq!(parse_time("2025-03-01T11:00:00+01:00").unwrap(), z);
-        assert_eq!(parse_time("2025-03-01T10:00:00.5Z").unwrap(), z + 500_000_000);
+        assert_eq!(
+            parse_time("2025-03-01T10:00:00.5Z").unwrap(),
+            z + 500_000_000
+        );
         assert_eq!(time_value(&json!(1_740_823_200)).unwrap(), z);
         assert_eq!(time_value(&json!(1_740_823_200_000_u64)).unwrap(), z);
         assert_eq!(time_value(&json!("1740823200000000000")).unwrap(), z);

@@ -3,9 +3,13 @@
 use super::{AdapterError, AdapterResult, Input};
 
 pub(crate) fn parse_nodes(_input: &Input) -> AdapterResult {
-    Err(AdapterError::new("this format is detected but its adapter is not available in this build"))
+    Err(AdapterError::new(
+        "this format is detected but its adapter is not available in this build",
+    ))
 }
 
 pub(crate) fn parse_messages(_input: &Input) -> AdapterResult {
-    Err(AdapterError::new("this format is detected but its adapter is not available in this build"))
+    Err(AdapterError::new(
+        "this format is detected but its adapter is not available in this build",
+    ))
 }

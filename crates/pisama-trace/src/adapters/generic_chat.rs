@@ -25,16 +25,33 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
             let key = ["messages", "conversation", "history", "conversations"]
                 .into_iter()
                 .find(|k| o.get(*k).is_some_and(Value::is_array))
-                .ok_or_else(|| AdapterError::new("expected `messages`, `conversation` or `history` array"))?;
-            (o[key].as_array().cloned().unwrap_or_default(), format!("/{key}"), Some(v))
+                .ok_or_else(|| {
+                    AdapterError::new("expected `messages`, `conversation` or `history` array")
+                })?;
+            (
+                o[key].as_array().cloned().unwrap_or_default(),
+                format!("/{key}"),
+                Some(v),
+            )
         }
-        Doc::Lines(lines) => (lines.iter().map(|l| l.value.clone()).collect(), String::new(), None),
+        Doc::Lines(lines) => (
+            lines.iter().map(|l| l.value.clone()).collect(),
+            String::new(),
+            None,
+        ),
         _ => return Err(AdapterError::new("expected chat messages as JSON")),
     };
     let id = meta
         .and_then(|m| get_str(m, &["id"]).or_else(|| get_str(m, &["conversation_id"])))
         .map_or_else(|| input.synth_id("chat"), str::to_owned);
-    let mut trace = build_conversation(input, Format::GenericChat, id, &messages, &prefix, "assistant")?;
+    let mut trace = build_conversation(
+        input,
+        Format::GenericChat,
+        id,
+        &messages,
+        &prefix,
+        "assistant",
+    )?;
     if let Some(Value::Object(o)) = meta {
         for key in ["model", "title", "session_id", "metadata"] {
             if let Some(v) = o.get(key) {
@@ -69,10 +86,15 @@ pub(crate) fn build_conversation(
         let role_name = obj.get("role").and_then(Value::as_str).unwrap_or("other");
         let role = Role::parse(role_name);
         let text = obj.get("content").and_then(text_of).unwrap_or_default();
-        let name = obj.get("name").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let name = obj
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let step = i as u32;
         let source = input.at(format!("{pointer_prefix}/{i}"));
-        let start = ["timestamp", "created_at", "time"].iter().find_map(|k| obj.get(*k).and_then(time_value));
+        let start = ["timestamp", "created_at", "time"]
+            .iter()
+            .find_map(|k| obj.get(*k).and_then(time_value));
         match role {
             Role::Tool => {
                 let call_id = obj.get("tool_call_id").and_then(Value::as_str);
@@ -84,7 +106,8 @@ pub(crate) fn build_conversation(
                         tool.is_error = is_error;
                     }
                     span.output = Some(Payload::text(text.clone()));
-                    span.attributes.insert("result_step".to_owned(), Value::from(step));
+                    span.attributes
+                        .insert("result_step".to_owned(), Value::from(step));
                     set_tool_status(span, is_error, &text);
                 } else {
                     let tool_name = name.unwrap_or("tool").to_owned();
@@ -111,7 +134,11 @@ pub(crate) fn build_conversation(
                 history.push(Message {
                     role,
                     name: name.map(str::to_owned),
-                    parts: vec![Part::ToolResult { id: call_id.map(str::to_owned), content: Value::String(text), is_error }],
+                    parts: vec![Part::ToolResult {
+                        id: call_id.map(str::to_owned),
+                        content: Value::String(text),
+                        is_error,
+                    }],
                 });
             }
             Role::Assistant => {
@@ -120,7 +147,11 @@ pub(crate) fn build_conversation(
                 if !text.is_empty() {
                     parts.push(Part::Text { text: text.clone() });
                 }
-                let tool_calls = obj.get("tool_calls").and_then(Value::as_array).cloned().unwrap_or_default();
+                let tool_calls = obj
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 let mut parsed_calls = Vec::new();
                 for (k, call) in tool_calls.iter().enumerate() {
                     let f = call.get("function").unwrap_or(call);
@@ -130,12 +161,21 @@ pub(crate) fn build_conversation(
                         Some(v) => v.clone(),
                         None => Value::Null,
                     };
-                    let call_id = get_str(call, &["id"]).map_or_else(|| format!("m{i}.{k}"), str::to_owned);
-                    parts.push(Part::ToolCall { id: Some(call_id.clone()), name: tool_name.clone(), arguments: args.clone() });
+                    let call_id =
+                        get_str(call, &["id"]).map_or_else(|| format!("m{i}.{k}"), str::to_owned);
+                    parts.push(Part::ToolCall {
+                        id: Some(call_id.clone()),
+                        name: tool_name.clone(),
+                        arguments: args.clone(),
+                    });
                     parsed_calls.push((call_id, tool_name, args));
                 }
                 let usage = obj.get("usage").map(openai_usage).filter(|u| !u.is_empty());
-                let out_msg = Message { role, name: name.map(str::to_owned), parts };
+                let out_msg = Message {
+                    role,
+                    name: name.map(str::to_owned),
+                    parts,
+                };
                 let span = Span {
                     id: format!("m{i}"),
                     kind: SpanKind::Llm,
@@ -165,7 +205,12 @@ pub(crate) fn build_conversation(
                         step: Some(step),
                         start_ns: start,
                         input: Some(Payload::from_json(args.clone())),
-                        tool: Some(ToolCall { name: tool_name, call_id: Some(call_id.clone()), arguments: args, ..ToolCall::default() }),
+                        tool: Some(ToolCall {
+                            name: tool_name,
+                            call_id: Some(call_id.clone()),
+                            arguments: args,
+                            ..ToolCall::default()
+                        }),
                         source: input.at(format!("{pointer_prefix}/{i}/tool_calls/{k}")),
                         ..Span::default()
                     };
@@ -184,7 +229,11 @@ pub(crate) fn build_conversation(
                     id: format!("m{i}"),
                     kind,
                     name: name.unwrap_or(role_name).to_owned(),
-                    agent: if role == Role::Other { name.map(str::to_owned) } else { None },
+                    agent: if role == Role::Other {
+                        name.map(str::to_owned)
+                    } else {
+                        None
+                    },
                     step: Some(step),
                     start_ns: start,
                     input: Some(Payload::text(text.clone())),
@@ -192,7 +241,11 @@ pub(crate) fn build_conversation(
                     ..Span::default()
                 };
                 b.push(span);
-                history.push(Message { role, name: name.map(str::to_owned), parts: vec![Part::Text { text }] });
+                history.push(Message {
+                    role,
+                    name: name.map(str::to_owned),
+                    parts: vec![Part::Text { text }],
+                });
             }
         }
     }
@@ -226,11 +279,19 @@ pub(crate) fn looks_like_error(text: &str) -> bool {
 /// OpenAI-style `usage` (`prompt_tokens` include cached ones).
 pub(crate) fn openai_usage(u: &Value) -> Usage {
     Usage {
-        input: u.get("prompt_tokens").or_else(|| u.get("input_tokens")).and_then(as_u64),
-        output: u.get("completion_tokens").or_else(|| u.get("output_tokens")).and_then(as_u64),
-        cache_read: crate::util::get(u, &["prompt_tokens_details", "cached_tokens"]).and_then(as_u64),
+        input: u
+            .get("prompt_tokens")
+            .or_else(|| u.get("input_tokens"))
+            .and_then(as_u64),
+        output: u
+            .get("completion_tokens")
+            .or_else(|| u.get("output_tokens"))
+            .and_then(as_u64),
+        cache_read: crate::util::get(u, &["prompt_tokens_details", "cached_tokens"])
+            .and_then(as_u64),
         cache_write: None,
-        reasoning: crate::util::get(u, &["completion_tokens_details", "reasoning_tokens"]).and_then(as_u64),
+        reasoning: crate::util::get(u, &["completion_tokens_details", "reasoning_tokens"])
+            .and_then(as_u64),
         total: u.get("total_tokens").and_then(as_u64),
         estimated: false,
     }

@@ -37,6 +37,10 @@ pub(crate) struct JsonLine {
 
 /// What an adapter is given.
 #[derive(Debug)]
+#[allow(
+    dead_code,
+    reason = "text and companions are read by adapters landing on other branches"
+)]
 pub(crate) enum Doc {
     /// One JSON value: a whole file, or one record of a batch.
     Json(Value),
@@ -48,12 +52,14 @@ pub(crate) enum Doc {
 
 /// A related file read alongside the main one (Claude Code sub-agent side chains).
 #[derive(Debug)]
+#[allow(dead_code, reason = "read by the Claude Code adapter")]
 pub(crate) struct Companion {
     pub(crate) file: String,
     pub(crate) lines: Vec<JsonLine>,
 }
 
 #[derive(Debug)]
+#[allow(dead_code, reason = "companions are read by the Claude Code adapter")]
 pub(crate) struct Input {
     /// Display path of the file (or `<stdin>`).
     pub(crate) file: String,
@@ -75,7 +81,9 @@ impl Input {
     pub(crate) fn at(&self, pointer: impl Into<String>) -> SourceRef {
         let pointer = pointer.into();
         match self.record {
-            Some(RecordPos { line: Some(line), .. }) => SourceRef {
+            Some(RecordPos {
+                line: Some(line), ..
+            }) => SourceRef {
                 file: Some(self.file.clone()),
                 line: Some(line),
                 pointer: Some(pointer),
@@ -85,13 +93,21 @@ impl Input {
                 line: None,
                 pointer: Some(format!("/{index}{pointer}")),
             },
-            None => SourceRef { file: Some(self.file.clone()), line: None, pointer: Some(pointer) },
+            None => SourceRef {
+                file: Some(self.file.clone()),
+                line: None,
+                pointer: Some(pointer),
+            },
         }
     }
 
     /// A source reference for a line of a JSONL or text input.
     pub(crate) fn at_line(&self, line: u32) -> SourceRef {
-        SourceRef { file: Some(self.file.clone()), line: Some(line), pointer: None }
+        SourceRef {
+            file: Some(self.file.clone()),
+            line: Some(line),
+            pointer: None,
+        }
     }
 
     /// A stable id for a trace that has no native one.
@@ -110,7 +126,10 @@ pub struct Parsed {
 
 impl Parsed {
     pub(crate) fn unlabelled(trace: Trace) -> Self {
-        Parsed { trace, labels: Vec::new() }
+        Parsed {
+            trace,
+            labels: Vec::new(),
+        }
     }
 }
 
@@ -122,7 +141,9 @@ pub(crate) struct AdapterError {
 
 impl AdapterError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        AdapterError { message: message.into() }
+        AdapterError {
+            message: message.into(),
+        }
     }
 }
 
@@ -156,27 +177,36 @@ pub(crate) fn parse(format: Format, input: &Input) -> AdapterResult {
 }
 
 /// The JSON value of a `Doc::Json` input, or an error naming what the adapter expected.
-pub(crate) fn expect_json<'a>(input: &'a Input, format: Format) -> Result<&'a Value, AdapterError> {
+pub(crate) fn expect_json(input: &Input, format: Format) -> Result<&Value, AdapterError> {
     match &input.doc {
         Doc::Json(v) => Ok(v),
         Doc::Lines(_) => Err(AdapterError::new(format!(
             "{format} expects one JSON document, got JSON lines"
         ))),
-        Doc::Text(_) => Err(AdapterError::new(format!("{format} expects JSON, got text"))),
+        Doc::Text(_) => Err(AdapterError::new(format!(
+            "{format} expects JSON, got text"
+        ))),
     }
 }
 
 /// The lines of an input: JSONL as is, or a single JSON value as line 1 (or an array's
 /// items as lines 1..n), so line-oriented adapters also accept a JSON array.
+#[allow(dead_code, reason = "used by line-oriented adapters")]
 pub(crate) fn lines_of(input: &Input) -> Vec<JsonLine> {
     match &input.doc {
         Doc::Lines(lines) => lines.clone(),
         Doc::Json(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| JsonLine { line: i as u32 + 1, value: v.clone() })
+            .map(|(i, v)| JsonLine {
+                line: i as u32 + 1,
+                value: v.clone(),
+            })
             .collect(),
-        Doc::Json(v) => vec![JsonLine { line: 1, value: v.clone() }],
+        Doc::Json(v) => vec![JsonLine {
+            line: 1,
+            value: v.clone(),
+        }],
         Doc::Text(_) => Vec::new(),
     }
 }

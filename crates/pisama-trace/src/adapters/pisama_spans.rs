@@ -13,36 +13,82 @@ use crate::model::{
 };
 use crate::util::{as_u64, get_str, time_value};
 
+/// The spans of a document and where they sit in it.
+struct SpanList<'a> {
+    spans: Vec<&'a Value>,
+    trace_id: Option<String>,
+    metadata: Option<&'a Value>,
+    /// JSON Pointer of the span array (empty when the spans are the document or its lines).
+    prefix: &'static str,
+    /// Line of each span in a JSONL file.
+    lines: Vec<Option<u32>>,
+}
+
 pub(crate) fn parse(input: &Input) -> AdapterResult {
-    let (spans, trace_id, metadata, prefix, lines): (Vec<&Value>, Option<String>, Option<&Value>, &str, Vec<Option<u32>>) =
-        match &input.doc {
-            Doc::Json(Value::Object(o)) => {
-                let spans = o
-                    .get("spans")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| AdapterError::new("expected a `spans` array"))?;
-                let id = o.get("trace_id").and_then(Value::as_str).map(str::to_owned);
-                (spans.iter().collect(), id, o.get("metadata"), "/spans", vec![None; spans.len()])
+    let SpanList {
+        spans,
+        trace_id,
+        metadata,
+        prefix,
+        lines,
+    } = match &input.doc {
+        Doc::Json(Value::Object(o)) => {
+            let spans = o
+                .get("spans")
+                .and_then(Value::as_array)
+                .ok_or_else(|| AdapterError::new("expected a `spans` array"))?;
+            let id = o.get("trace_id").and_then(Value::as_str).map(str::to_owned);
+            SpanList {
+                spans: spans.iter().collect(),
+                trace_id: id,
+                metadata: o.get("metadata"),
+                prefix: "/spans",
+                lines: vec![None; spans.len()],
             }
-            Doc::Json(Value::Array(items)) => (items.iter().collect(), None, None, "", vec![None; items.len()]),
-            Doc::Lines(lines) => {
-                // Either span rows, or a single trace envelope on one line.
-                if lines.len() == 1 && lines[0].value.get("spans").is_some() {
-                    let o = &lines[0].value;
-                    let spans = o["spans"].as_array().ok_or_else(|| AdapterError::new("`spans` must be an array"))?;
-                    let id = o.get("trace_id").and_then(Value::as_str).map(str::to_owned);
-                    (spans.iter().collect(), id, o.get("metadata"), "/spans", vec![Some(lines[0].line); spans.len()])
-                } else {
-                    (lines.iter().map(|l| &l.value).collect(), None, None, "", lines.iter().map(|l| Some(l.line)).collect())
+        }
+        Doc::Json(Value::Array(items)) => SpanList {
+            spans: items.iter().collect(),
+            trace_id: None,
+            metadata: None,
+            prefix: "",
+            lines: vec![None; items.len()],
+        },
+        Doc::Lines(lines) => {
+            // Either span rows, or a single trace envelope on one line.
+            if lines.len() == 1 && lines[0].value.get("spans").is_some() {
+                let o = &lines[0].value;
+                let spans = o["spans"]
+                    .as_array()
+                    .ok_or_else(|| AdapterError::new("`spans` must be an array"))?;
+                let id = o.get("trace_id").and_then(Value::as_str).map(str::to_owned);
+                SpanList {
+                    spans: spans.iter().collect(),
+                    trace_id: id,
+                    metadata: o.get("metadata"),
+                    prefix: "/spans",
+                    lines: vec![Some(lines[0].line); spans.len()],
+                }
+            } else {
+                SpanList {
+                    spans: lines.iter().map(|l| &l.value).collect(),
+                    trace_id: None,
+                    metadata: None,
+                    prefix: "",
+                    lines: lines.iter().map(|l| Some(l.line)).collect(),
                 }
             }
-            _ => return Err(AdapterError::new("expected JSON")),
-        };
+        }
+        _ => return Err(AdapterError::new("expected JSON")),
+    };
     if spans.is_empty() {
         return Err(AdapterError::new("the trace has no spans"));
     }
     let id = trace_id
-        .or_else(|| spans.iter().find_map(|s| get_str(s, &["trace_id"]).map(str::to_owned)))
+        .or_else(|| {
+            spans
+                .iter()
+                .find_map(|s| get_str(s, &["trace_id"]).map(str::to_owned))
+        })
         .unwrap_or_else(|| input.synth_id("pisama-spans"));
     let mut b = TraceBuilder::new(Format::PisamaSpans, id);
     if let Some(Value::Object(meta)) = metadata {
@@ -77,8 +123,17 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
 fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) -> Span {
     let attrs = o.get("attributes").and_then(Value::as_object);
     let attr = |k: &str| attrs.and_then(|a| a.get(k));
-    let attr_str = |k: &str| attr(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
-    let name = o.get("name").and_then(Value::as_str).unwrap_or("unnamed").to_owned();
+    let attr_str = |k: &str| {
+        attr(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let name = o
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("unnamed")
+        .to_owned();
     let kind_name = o.get("kind").and_then(Value::as_str).unwrap_or("system");
     let kind = match kind_name {
         "agent" | "agent_turn" => SpanKind::Agent,
@@ -97,7 +152,10 @@ fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) ->
         "error" | "timeout" | "blocked" | "cancelled" => Status::Error,
         _ => Status::Unset,
     };
-    let error_message = o.get("error_message").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let error_message = o
+        .get("error_message")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let error = (status == Status::Error || error_message.is_some()).then(|| ErrorInfo {
         kind: (status_name != "error").then(|| status_name.to_owned()),
         message: error_message.unwrap_or(status_name).to_owned(),
@@ -111,16 +169,23 @@ fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) ->
         attr_str("agent_name").or_else(|| attr_str("agent_id"))
     };
     let mut span = Span {
-        id: o.get("span_id").and_then(Value::as_str).map_or_else(|| format!("span-{i}"), str::to_owned),
+        id: o
+            .get("span_id")
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("span-{i}"), str::to_owned),
         kind,
         name: name.clone(),
         agent,
         start_ns: o.get("start_time").and_then(time_value),
         end_ns: o.get("end_time").and_then(time_value),
-        status: if error.is_some() { Status::Error } else { status },
+        status: if error.is_some() {
+            Status::Error
+        } else {
+            status
+        },
         error,
-        input: input_data.map(|v| payload(v)),
-        output: output_data.map(|v| payload(v)),
+        input: input_data.map(payload),
+        output: output_data.map(payload),
         source,
         ..Span::default()
     };
@@ -131,8 +196,12 @@ fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) ->
     }
     let model = attr_str("gen_ai.request.model").or_else(|| attr_str("model"));
     let usage = Usage {
-        input: attr("gen_ai.usage.input_tokens").or_else(|| attr("gen_ai.usage.prompt_tokens")).and_then(as_u64),
-        output: attr("gen_ai.usage.output_tokens").or_else(|| attr("gen_ai.usage.completion_tokens")).and_then(as_u64),
+        input: attr("gen_ai.usage.input_tokens")
+            .or_else(|| attr("gen_ai.usage.prompt_tokens"))
+            .and_then(as_u64),
+        output: attr("gen_ai.usage.output_tokens")
+            .or_else(|| attr("gen_ai.usage.completion_tokens"))
+            .and_then(as_u64),
         ..Usage::default()
     };
     if kind == SpanKind::Llm || model.is_some() {
@@ -164,7 +233,8 @@ fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) ->
                 mode: HandoffMode::Transfer,
             });
             if span.agent.is_none() {
-                span.agent.clone_from(&span.handoff.as_ref().and_then(|h| h.from.clone()));
+                span.agent
+                    .clone_from(&span.handoff.as_ref().and_then(|h| h.from.clone()));
             }
         }
     }
@@ -187,8 +257,10 @@ fn convert(o: &Map<String, Value>, i: usize, source: crate::model::SourceRef) ->
 /// Text of the incumbent's free-form input/output dicts: the first well-known text key, else
 /// the JSON.
 fn payload(v: &Value) -> Payload {
-    const TEXT_KEYS: [&str; 12] =
-        ["content", "text", "prompt", "response", "output", "result", "task", "query", "message", "answer", "context", "messages"];
+    const TEXT_KEYS: [&str; 12] = [
+        "content", "text", "prompt", "response", "output", "result", "task", "query", "message",
+        "answer", "context", "messages",
+    ];
     let text = match v {
         Value::String(s) => s.clone(),
         Value::Object(o) => TEXT_KEYS
@@ -197,5 +269,9 @@ fn payload(v: &Value) -> Payload {
             .unwrap_or_else(|| v.to_string()),
         other => other.to_string(),
     };
-    Payload { text, json: if v.is_string() { None } else { Some(v.clone()) }, mime: None }
+    Payload {
+        text,
+        json: if v.is_string() { None } else { Some(v.clone()) },
+        mime: None,
+    }
 }

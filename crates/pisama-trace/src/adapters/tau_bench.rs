@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::generic_chat::build_conversation;
-use super::{expect_json, AdapterError, AdapterResult, Input, Parsed};
+use super::{AdapterError, AdapterResult, Input, Parsed, expect_json};
 use crate::model::{Format, Label};
 use crate::util::as_f64;
 
@@ -29,7 +29,9 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
     };
     let mut trace = build_conversation(input, Format::TauBench, id, traj, "/traj", "agent")?;
     if let Some(t) = task_id {
-        trace.metadata.insert("task_id".to_owned(), Value::String(t));
+        trace
+            .metadata
+            .insert("task_id".to_owned(), Value::String(t));
     }
     if let Some(r) = trial {
         trace.metadata.insert("trial".to_owned(), Value::from(r));

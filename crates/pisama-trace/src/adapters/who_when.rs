@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{expect_json, AdapterError, AdapterResult, Input, Parsed};
+use super::{AdapterError, AdapterResult, Input, Parsed, expect_json};
 use crate::builder::TraceBuilder;
 use crate::model::{
     AgentInfo, ErrorInfo, Format, Handoff, HandoffMode, Label, Payload, Span, SpanKind, Status,
@@ -18,8 +18,15 @@ use crate::model::{
 use crate::util::{get_str, text_of};
 
 /// Keys that hold answers; they must never reach the trace.
-const ANSWER_KEYS: [&str; 7] =
-    ["mistake_agent", "mistake_step", "mistake_reason", "mistake_type", "is_correct", "is_corrected", "ground_truth"];
+const ANSWER_KEYS: [&str; 7] = [
+    "mistake_agent",
+    "mistake_step",
+    "mistake_reason",
+    "mistake_type",
+    "is_correct",
+    "is_corrected",
+    "ground_truth",
+];
 
 pub(crate) fn parse(input: &Input) -> AdapterResult {
     let doc = expect_json(input, Format::WhoWhen)?;
@@ -27,11 +34,18 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         .get("history")
         .and_then(Value::as_array)
         .ok_or_else(|| AdapterError::new("expected a `history` array"))?;
-    let id = get_str(doc, &["question_ID"]).map_or_else(|| input.synth_id("who-and-when"), str::to_owned);
+    let id = get_str(doc, &["question_ID"])
+        .map_or_else(|| input.synth_id("who-and-when"), str::to_owned);
     let mut b = TraceBuilder::new(Format::WhoWhen, id);
     let hand_crafted = history.iter().all(|h| h.get("name").is_none());
-    b.trace_mut().format_version =
-        Some(if hand_crafted { "hand-crafted" } else { "algorithm-generated" }.to_owned());
+    b.trace_mut().format_version = Some(
+        if hand_crafted {
+            "hand-crafted"
+        } else {
+            "algorithm-generated"
+        }
+        .to_owned(),
+    );
     if let Some(q) = get_str(doc, &["question"]) {
         b.trace_mut().task = Some(q.to_owned());
     }
@@ -70,14 +84,16 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
             id: format!("step-{step}"),
             kind,
             name: agent.clone(),
-            agent: Some(agent.clone()),
+            // The human asking the question is not one of the system's agents.
+            agent: (kind != SpanKind::Human).then(|| agent.clone()),
             step: Some(step as u32),
             output: Some(Payload::text(content.clone())),
             source: input.at(pointer),
             ..Span::default()
         };
         if let Some(q) = &qualifier {
-            span.attributes.insert("role.qualifier".to_owned(), Value::String(q.clone()));
+            span.attributes
+                .insert("role.qualifier".to_owned(), Value::String(q.clone()));
         }
         if let Some(r) = item.get("role") {
             span.attributes.insert("role".to_owned(), r.clone());
@@ -101,8 +117,11 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
         if let Some(target) = qualifier.as_deref().and_then(|q| q.strip_prefix("->")) {
             let target = target.trim().to_owned();
-            span.handoff =
-                Some(Handoff { from: Some(agent.clone()), to: target, mode: HandoffMode::Delegate });
+            span.handoff = Some(Handoff {
+                from: Some(agent.clone()),
+                to: target,
+                mode: HandoffMode::Delegate,
+            });
         }
         b.push(span);
     }
@@ -117,7 +136,9 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
     if mistake_agent.is_some() || mistake_step.is_some() {
         labels.push(Label {
             source: "who-and-when".to_owned(),
-            category: get_str(doc, &["mistake_type"]).unwrap_or("mistake").to_owned(),
+            category: get_str(doc, &["mistake_type"])
+                .unwrap_or("mistake")
+                .to_owned(),
             span: mistake_step.map(|s| format!("step-{s}")),
             agent: mistake_agent,
             step: mistake_step,
@@ -143,21 +164,35 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
             ..Label::default()
         });
     }
-    debug_assert!(ANSWER_KEYS.iter().all(|k| !b.trace_mut().metadata.contains_key(*k)));
-    Ok(vec![Parsed { trace: b.finish(), labels }])
+    debug_assert!(
+        ANSWER_KEYS
+            .iter()
+            .all(|k| !b.trace_mut().metadata.contains_key(*k))
+    );
+    Ok(vec![Parsed {
+        trace: b.finish(),
+        labels,
+    }])
 }
 
 /// `Orchestrator (-> WebSurfer)` → (`Orchestrator`, `-> WebSurfer`); `WebSurfer` → (`WebSurfer`, None).
 fn split_role(role: &str) -> (String, Option<String>) {
     let role = role.trim();
-    if let Some(open) = role.find(" (") {
-        if role.ends_with(')') {
-            let agent = role[..open].trim().to_owned();
-            let qualifier = role[open + 2..role.len() - 1].trim().to_owned();
-            return (agent, Some(qualifier));
-        }
+    if let Some(open) = role.find(" (")
+        && role.ends_with(')')
+    {
+        let agent = role[..open].trim().to_owned();
+        let qualifier = role[open + 2..role.len() - 1].trim().to_owned();
+        return (agent, Some(qualifier));
     }
-    (if role.is_empty() { "unknown".to_owned() } else { role.to_owned() }, None)
+    (
+        if role.is_empty() {
+            "unknown".to_owned()
+        } else {
+            role.to_owned()
+        },
+        None,
+    )
 }
 
 fn is_terminal(agent: &str) -> bool {
@@ -187,9 +222,15 @@ mod tests {
 
     #[test]
     fn roles() {
-        assert_eq!(split_role("Orchestrator (-> WebSurfer)"), ("Orchestrator".into(), Some("-> WebSurfer".into())));
+        assert_eq!(
+            split_role("Orchestrator (-> WebSurfer)"),
+            ("Orchestrator".into(), Some("-> WebSurfer".into()))
+        );
         assert_eq!(split_role("WebSurfer"), ("WebSurfer".into(), None));
-        assert_eq!(exit_code("exitcode: 1 (execution failed)\nCode output:"), Some(1));
+        assert_eq!(
+            exit_code("exitcode: 1 (execution failed)\nCode output:"),
+            Some(1)
+        );
     }
 }
 
@@ -205,7 +246,12 @@ mod fixture_tests {
         let t = &traces[0];
         assert!(t.trace.agents.len() >= 2);
         assert!(t.trace.spans.iter().all(|s| s.step.is_some()));
-        let failed = t.trace.spans.iter().find(|s| s.status == Status::Error).expect("failed execution");
+        let failed = t
+            .trace
+            .spans
+            .iter()
+            .find(|s| s.status == Status::Error)
+            .expect("failed execution");
         assert_eq!(failed.kind, SpanKind::Tool);
         let label = &t.labels[0];
         assert_eq!(label.agent.as_deref(), Some("Data_Analysis_Expert"));
@@ -222,6 +268,10 @@ mod fixture_tests {
         let t = &traces[0].trace;
         assert!(t.agents.iter().any(|a| a.name == "Orchestrator"));
         assert!(t.agents.iter().any(|a| a.name == "WebSurfer"));
-        assert!(t.spans.iter().any(|s| s.handoff.as_ref().is_some_and(|h| h.to == "WebSurfer")));
+        assert!(
+            t.spans
+                .iter()
+                .any(|s| s.handoff.as_ref().is_some_and(|h| h.to == "WebSurfer"))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! ATIF writer. Placeholder until the ATIF adapter lands.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::model::Trace;
 

@@ -4,7 +4,7 @@
 //! - `otlp`: OTLP/JSON with OpenTelemetry GenAI attributes (read back by the OTLP adapter).
 //! - `atif`: an ATIF v1.7 trajectory (read back by the ATIF adapter).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::load::LoadedTrace;
 

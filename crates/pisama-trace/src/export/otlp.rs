@@ -1,6 +1,6 @@
 //! OTLP/JSON writer. Placeholder until the OTLP adapter lands.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::model::Trace;
 
