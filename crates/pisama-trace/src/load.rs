@@ -1163,3 +1163,91 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with_threshold(text: &str, threshold: usize) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+        let options = LoadOptions { stream_threshold: threshold, ..LoadOptions::default() };
+        load_bytes("mem.json", text.as_bytes(), &options)
+    }
+
+    fn tau_record(i: usize) -> String {
+        format!(
+            r#"{{"task_id": {i}, "trial": 0, "reward": 1.0, "traj": [{{"role": "user", "content": "hello {i}"}}, {{"role": "assistant", "content": "hi"}}]}}"#
+        )
+    }
+
+    #[test]
+    fn streams_a_large_json_array_record_by_record() {
+        let records: Vec<String> = (0..50).map(tau_record).collect();
+        let text = format!("  [{}]", records.join(",\n"));
+        let (summary, traces) = load_with_threshold(&text, 256).unwrap();
+        assert!(summary.streamed);
+        assert_eq!(summary.format, Format::TauBench);
+        assert_eq!(traces.len(), 50);
+        assert_eq!(traces[49].source.index, Some(49));
+        let (small, same) = load_with_threshold(&text, 1 << 20).unwrap();
+        assert!(!small.streamed);
+        assert_eq!(same.len(), 50);
+        assert_eq!(same[7].trace, traces[7].trace);
+    }
+
+    #[test]
+    fn streams_large_jsonl_and_reports_broken_lines() {
+        let mut lines: Vec<String> = (0..60).map(tau_record).collect();
+        lines[30] = "{\"task_id\": 30, \"traj\": [".to_owned();
+        let text = lines.join("\n");
+        let (summary, traces) = load_with_threshold(&text, 300).unwrap();
+        assert!(summary.streamed);
+        assert_eq!(traces.len(), 59);
+        assert!(summary.warnings.iter().any(|w| w.starts_with("line 31:")), "{:?}", summary.warnings);
+        assert_eq!(traces[30].source.index, Some(30));
+    }
+
+    #[test]
+    fn a_large_single_document_is_read_whole() {
+        let doc = format!(
+            r#"{{"messages": [{}]}}"#,
+            (0..200).map(|i| format!(r#"{{"role": "user", "content": "m{i}"}}"#)).collect::<Vec<_>>().join(",\n")
+        );
+        let (summary, traces) = load_with_threshold(&doc, 100).unwrap();
+        assert_eq!(summary.format, Format::GenericChat);
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].trace.spans.len(), 200);
+    }
+
+    #[test]
+    fn a_large_truncated_array_keeps_what_was_read() {
+        let records: Vec<String> = (0..20).map(tau_record).collect();
+        let mut text = format!("[{}", records.join(","));
+        text.push_str(r#",{"task_id": 99, "traj": [{"role""#);
+        let (summary, traces) = load_with_threshold(&text, 100).unwrap();
+        assert_eq!(traces.len(), 20);
+        assert!(summary.warnings.iter().any(|w| w.contains("stopped at line")));
+    }
+
+    #[test]
+    fn python_nan_reads_as_null() {
+        let (summary, traces) =
+            load_with_threshold(r#"{"messages": [{"role": "user", "content": "x", "score": NaN}]}"#, 1 << 20).unwrap();
+        assert_eq!(traces.len(), 1);
+        assert!(summary.warnings.iter().any(|w| w.contains("NaN")));
+        assert_eq!(replace_non_finite(r#"{"a": "NaN", "b": -Infinity}"#).unwrap(), r#"{"a": "NaN", "b": null}"#);
+    }
+
+    #[test]
+    fn zstd_is_read_transparently() {
+        // A zstd frame holding `{"messages":[{"role":"user","content":"hi"}]}`, stored raw
+        // (block type 0), so the test needs no encoder.
+        let payload = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x20, payload.len() as u8];
+        let header = (payload.len() as u32) << 3 | 1; // last block, raw
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.extend_from_slice(payload);
+        let (summary, traces) = load_bytes("x.json.zst", &frame, &LoadOptions::default()).unwrap();
+        assert_eq!(summary.compression, Some("zstd"));
+        assert_eq!(traces.len(), 1);
+    }
+}
