@@ -20,6 +20,8 @@ pub struct TraceBuilder {
     spans: Vec<Span>,
     parent: Vec<ParentRef>,
     agents: Vec<AgentInfo>,
+    /// First builder index of each native id, as given at push time (keeps `find` O(1)).
+    by_id: HashMap<String, usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,7 @@ impl TraceBuilder {
             spans: Vec::new(),
             parent: Vec::new(),
             agents: Vec::new(),
+            by_id: HashMap::new(),
         }
     }
 
@@ -53,6 +56,7 @@ impl TraceBuilder {
         let idx = self.spans.len();
         span.seq = idx as u32;
         span.parent = None;
+        self.by_id.entry(span.id.clone()).or_insert(idx);
         self.spans.push(span);
         self.parent.push(ParentRef::None);
         idx
@@ -102,9 +106,10 @@ impl TraceBuilder {
         self.spans.is_empty()
     }
 
-    /// The builder index of the first span with this native id.
+    /// The builder index of the first span pushed with this native id (ids changed later
+    /// through `span_mut` are not re-indexed).
     pub fn find(&self, id: &str) -> Option<usize> {
-        self.spans.iter().position(|s| s.id == id)
+        self.by_id.get(id).copied()
     }
 
     /// Declares an agent (with role, model, parent agent). Agents that only appear on spans
@@ -177,10 +182,7 @@ impl TraceBuilder {
 
     fn resolve_parents(&mut self) -> Vec<Option<usize>> {
         let n = self.spans.len();
-        let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(n);
-        for (i, s) in self.spans.iter().enumerate() {
-            by_id.entry(s.id.as_str()).or_insert(i);
-        }
+        let by_id = std::mem::take(&mut self.by_id);
         let mut parents: Vec<Option<usize>> = Vec::with_capacity(n);
         let mut missing = 0usize;
         for (i, p) in self.parent.iter().enumerate() {
