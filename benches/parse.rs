@@ -19,6 +19,10 @@ use divan::Bencher;
 use divan::counter::BytesCount;
 use pisama_trace::load::{LoadOptions, load_bytes};
 
+/// The same allocator as the `pisama` binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

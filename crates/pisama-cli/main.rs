@@ -16,6 +16,11 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+/// Parsing a trace allocates millions of small strings and maps; mimalloc makes that about
+/// twice as fast as the system allocator (measured with `cargo bench --bench parse`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {

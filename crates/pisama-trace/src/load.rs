@@ -217,7 +217,15 @@ impl Loader {
             }
         };
         let options = self.options.clone();
-        read_source(&name, Box::new(file), &options, &mut companions_of, sink)
+        let size = file.metadata().map_or(0, |m| m.len() as usize);
+        read_source(
+            &name,
+            Box::new(file),
+            size,
+            &options,
+            &mut companions_of,
+            sink,
+        )
     }
 
     /// Reads a stream (stdin, a pipe, an in-memory buffer).
@@ -228,7 +236,7 @@ impl Loader {
         sink: &mut dyn FnMut(LoadedTrace),
     ) -> Result<FileSummary, Error> {
         let options = self.options.clone();
-        read_source(name, reader, &options, &mut |_, _| Vec::new(), sink)
+        read_source(name, reader, 0, &options, &mut |_, _| Vec::new(), sink)
     }
 
     /// Reads bytes already in memory (MCP inline traces, tests).
@@ -238,7 +246,15 @@ impl Loader {
         bytes: &[u8],
         sink: &mut dyn FnMut(LoadedTrace),
     ) -> Result<FileSummary, Error> {
-        self.load_reader(name, Box::new(bytes), sink)
+        let options = self.options.clone();
+        read_source(
+            name,
+            Box::new(bytes),
+            bytes.len(),
+            &options,
+            &mut |_, _| Vec::new(),
+            sink,
+        )
     }
 }
 
@@ -396,6 +412,7 @@ struct Run<'s, 'c> {
 fn read_source<'c>(
     name: &str,
     reader: Box<dyn Read + '_>,
+    size_hint: usize,
     options: &LoadOptions,
     companions: &'c mut CompanionFn<'c>,
     sink: &mut dyn FnMut(LoadedTrace),
@@ -430,7 +447,14 @@ fn read_source<'c>(
     };
 
     let limit = options.stream_threshold;
-    let mut buf = Vec::new();
+    // Growing the buffer by doubling costs copies and page faults on big files; the size is
+    // known for plain files and in-memory input.
+    let capacity = if compression.is_none() {
+        size_hint.min(limit) + 1
+    } else {
+        0
+    };
+    let mut buf = Vec::with_capacity(capacity);
     (&mut reader)
         .take(limit as u64 + 1)
         .read_to_end(&mut buf)
@@ -766,7 +790,7 @@ impl Run<'_, '_> {
             companions,
             record: None,
         };
-        let parsed = adapters::parse(detection.format, &input).map_err(|e| Error::Adapter {
+        let parsed = adapters::parse(detection.format, input).map_err(|e| Error::Adapter {
             path: self.name.clone(),
             format: detection.format,
             message: e.message,
@@ -805,7 +829,7 @@ impl Run<'_, '_> {
             companions: Vec::new(),
             record: Some(pos),
         };
-        match adapters::parse(format, &input) {
+        match adapters::parse(format, input) {
             Ok(parsed) => {
                 let many = parsed.len() > 1;
                 for (sub, p) in parsed.into_iter().enumerate() {
@@ -1168,8 +1192,14 @@ impl<'de> Visitor<'de> for ArraySeed<'_, '_, '_, '_> {
 mod tests {
     use super::*;
 
-    fn load_with_threshold(text: &str, threshold: usize) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
-        let options = LoadOptions { stream_threshold: threshold, ..LoadOptions::default() };
+    fn load_with_threshold(
+        text: &str,
+        threshold: usize,
+    ) -> Result<(FileSummary, Vec<LoadedTrace>), Error> {
+        let options = LoadOptions {
+            stream_threshold: threshold,
+            ..LoadOptions::default()
+        };
         load_bytes("mem.json", text.as_bytes(), &options)
     }
 
@@ -1202,7 +1232,11 @@ mod tests {
         let (summary, traces) = load_with_threshold(&text, 300).unwrap();
         assert!(summary.streamed);
         assert_eq!(traces.len(), 59);
-        assert!(summary.warnings.iter().any(|w| w.starts_with("line 31:")), "{:?}", summary.warnings);
+        assert!(
+            summary.warnings.iter().any(|w| w.starts_with("line 31:")),
+            "{:?}",
+            summary.warnings
+        );
         assert_eq!(traces[30].source.index, Some(30));
     }
 
@@ -1210,7 +1244,10 @@ mod tests {
     fn a_large_single_document_is_read_whole() {
         let doc = format!(
             r#"{{"messages": [{}]}}"#,
-            (0..200).map(|i| format!(r#"{{"role": "user", "content": "m{i}"}}"#)).collect::<Vec<_>>().join(",\n")
+            (0..200)
+                .map(|i| format!(r#"{{"role": "user", "content": "m{i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",\n")
         );
         let (summary, traces) = load_with_threshold(&doc, 100).unwrap();
         assert_eq!(summary.format, Format::GenericChat);
@@ -1225,16 +1262,27 @@ mod tests {
         text.push_str(r#",{"task_id": 99, "traj": [{"role""#);
         let (summary, traces) = load_with_threshold(&text, 100).unwrap();
         assert_eq!(traces.len(), 20);
-        assert!(summary.warnings.iter().any(|w| w.contains("stopped at line")));
+        assert!(
+            summary
+                .warnings
+                .iter()
+                .any(|w| w.contains("stopped at line"))
+        );
     }
 
     #[test]
     fn python_nan_reads_as_null() {
-        let (summary, traces) =
-            load_with_threshold(r#"{"messages": [{"role": "user", "content": "x", "score": NaN}]}"#, 1 << 20).unwrap();
+        let (summary, traces) = load_with_threshold(
+            r#"{"messages": [{"role": "user", "content": "x", "score": NaN}]}"#,
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!(traces.len(), 1);
         assert!(summary.warnings.iter().any(|w| w.contains("NaN")));
-        assert_eq!(replace_non_finite(r#"{"a": "NaN", "b": -Infinity}"#).unwrap(), r#"{"a": "NaN", "b": null}"#);
+        assert_eq!(
+            replace_non_finite(r#"{"a": "NaN", "b": -Infinity}"#).unwrap(),
+            r#"{"a": "NaN", "b": null}"#
+        );
     }
 
     #[test]

@@ -149,8 +149,16 @@ impl AdapterError {
 
 pub(crate) type AdapterResult = Result<Vec<Parsed>, AdapterError>;
 
-/// Hands an input to the adapter for `format`.
-pub(crate) fn parse(format: Format, input: &Input) -> AdapterResult {
+/// Hands an input to the adapter for `format`. Adapters for formats that are benchmarked at
+/// large sizes take the input by value and move its JSON into the trace instead of copying it.
+pub(crate) fn parse(format: Format, input: Input) -> AdapterResult {
+    match format {
+        Format::PisamaSpans => pisama_spans::parse(input),
+        other => parse_borrowed(other, &input),
+    }
+}
+
+fn parse_borrowed(format: Format, input: &Input) -> AdapterResult {
     match format {
         Format::Otlp => otlp::parse(input),
         Format::OpenInferenceSpans => openinference::parse(input),
@@ -165,7 +173,9 @@ pub(crate) fn parse(format: Format, input: &Input) -> AdapterResult {
         Format::ClaudeCode => claude_code::parse(input),
         Format::Codex => codex::parse(input),
         Format::Atif => atif::parse(input),
-        Format::PisamaSpans => pisama_spans::parse(input),
+        Format::PisamaSpans => Err(AdapterError::new(
+            "pisama-spans input must be passed by value",
+        )),
         Format::AutoGenAgentChat => autogen::parse(input),
         Format::Ag2RuntimeLog => ag2::parse(input),
         Format::WhoWhen => who_when::parse(input),
