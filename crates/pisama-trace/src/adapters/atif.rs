@@ -31,7 +31,7 @@ use crate::model::{
     AgentInfo, Cost, CostSource, ErrorInfo, Format, Handoff, HandoffMode, Link, LinkKind, LlmCall,
     Message, Part, Payload, Role, Span, SpanKind, Status, ToolCall, Usage, UsageScope,
 };
-use crate::util::{as_f64, as_u64, flatten_into, get_str, parse_time, text_of, truncate};
+use crate::util::{as_f64, as_u64, flatten_into, get, get_str, parse_time, text_of, truncate};
 
 /// The newest minor version whose fields this adapter knows.
 const KNOWN_MINOR: u32 = 8;
@@ -73,6 +73,23 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         if let Some(v) = get_str(doc, &["agent", "version"]) {
             t.metadata
                 .insert("agent.version".to_owned(), Value::String(v.to_owned()));
+        }
+    }
+
+    // Agents declared by pisama's ATIF writer (speakers of flat multi-agent traces).
+    for declared in get(doc, &["agent", "extra", "agents"])
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+    {
+        if let Some(name) = get_str(declared, &["name"]) {
+            let field = |k: &str| get_str(declared, &[k]).map(str::to_owned);
+            b.agent(AgentInfo {
+                name: name.to_owned(),
+                role: field("role"),
+                model: field("model"),
+                parent_agent: field("parent_agent"),
+                ..AgentInfo::default()
+            });
         }
     }
 
@@ -316,6 +333,18 @@ impl<'a> Walker<'a> {
             self.b
                 .warn(format!("step at `{pointer}` is not an object; skipped"));
             return;
+        };
+        // pisama's ATIF writer keeps the speaker of flat multi-agent traces here.
+        let speaker_ctx;
+        let ctx = match get_str(step, &["extra", "agent_name"]) {
+            Some(speaker) if speaker != ctx.agent => {
+                speaker_ctx = TrajCtx {
+                    agent: speaker.to_owned(),
+                    ..ctx.clone()
+                };
+                &speaker_ctx
+            }
+            _ => ctx,
         };
         let source_kind = obj.get("source").and_then(Value::as_str).unwrap_or("");
         let step_id = obj.get("step_id").and_then(as_u64);
@@ -736,6 +765,7 @@ impl<'a> Walker<'a> {
 }
 
 /// What every step of one trajectory shares.
+#[derive(Clone)]
 struct TrajCtx {
     agent: String,
     model: Option<String>,
