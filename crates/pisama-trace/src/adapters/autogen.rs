@@ -46,6 +46,9 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
                     Origin::Pointer("/messages".to_owned()),
                     Some(v),
                 )
+            } else if o.contains_key("type") && o.contains_key("source") {
+                // A JSONL dump holding a single message.
+                (vec![v], Origin::Pointer(String::new()), None)
             } else if let Some((key, thread)) = saved_thread(o) {
                 let pointer = format!("/agent_states/{}/message_thread", escape_pointer(key));
                 (thread.iter().collect(), Origin::Pointer(pointer), Some(v))
@@ -770,6 +773,16 @@ mod tests {
             t.spans.iter().find(|s| s.name == "f").unwrap().status,
             Status::Error
         );
+    }
+
+    #[test]
+    fn single_message_file() {
+        let (summary, traces) = inline(
+            "one.jsonl",
+            r#"{"type": "TextMessage", "source": "writer", "content": "done", "models_usage": {"prompt_tokens": 1, "completion_tokens": 1}}"#,
+        );
+        assert_eq!(summary.format, Format::AutoGenAgentChat);
+        assert_eq!(traces[0].trace.spans_of(SpanKind::Llm).count(), 1);
     }
 
     #[test]
