@@ -206,6 +206,20 @@ pub(crate) fn sniff_object(
             "messages[] with AgentChat types + source",
         ));
     }
+    // A saved AgentChat team state (`team.save_state()`): the manager's message thread.
+    if o.get("agent_states")
+        .and_then(Value::as_object)
+        .is_some_and(|states| {
+            states
+                .values()
+                .any(|s| s.get("message_thread").is_some_and(Value::is_array))
+        })
+    {
+        return Some((
+            Format::AutoGenAgentChat,
+            "agent_states[*].message_thread (saved team state)",
+        ));
+    }
     // 15. Who&When
     if o.get("history").is_some_and(Value::is_array)
         && (o.contains_key("mistake_agent") || o.contains_key("mistake_step"))
