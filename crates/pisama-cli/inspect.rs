@@ -131,10 +131,17 @@ fn write_text(
     for f in files {
         let file = &f.file;
         total_traces += file.traces;
-        let version = f
+        // A version is shown for the file only when all its traces share it.
+        let mut versions = f
             .traces_detail
-            .first()
-            .and_then(|t| t.summary.format_version.clone());
+            .iter()
+            .map(|t| t.summary.format_version.clone());
+        let first_version = versions.next().flatten();
+        let version = if versions.all(|v| v == first_version) {
+            first_version
+        } else {
+            None
+        };
         writeln!(out, "{}{}{}", st.bold, file.path, st.reset)?;
         let mut fmt_line = file.format.name().to_owned();
         if let Some(v) = version {
