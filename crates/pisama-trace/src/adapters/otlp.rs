@@ -606,6 +606,38 @@ pub(crate) fn decode_attributes(v: Option<&Value>) -> Vec<(String, Value)> {
     }
 }
 
+/// Flattens nested attribute objects into dotted keys, as Phoenix and TRAIL may nest
+/// OpenInference keys (`{"llm": {"model_name": ...}}`). Lists of objects become indexed keys
+/// (`llm.input_messages.0.message.role`), the flat form OpenInference defines; other lists stay
+/// values.
+pub(crate) fn flatten_attributes(v: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    if let Value::Object(map) = v {
+        for (k, child) in map {
+            flatten_value(k, child, &mut out);
+        }
+    }
+    out
+}
+
+fn flatten_value(key: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, child) in map {
+                flatten_value(&format!("{key}.{k}"), child, out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_object) => {
+            for (i, child) in items.iter().enumerate() {
+                flatten_value(&format!("{key}.{i}"), child, out);
+            }
+        }
+        other => {
+            out.insert(key.to_owned(), other.clone());
+        }
+    }
+}
+
 /// A trace id (`bytes` = 16) or span id (8): hex lower-cased, base64 decoded to hex, a `0x`
 /// prefix dropped. All-zero and empty ids mean "none". Anything else is kept as written.
 pub(crate) fn otel_id(v: &Value, bytes: usize) -> Option<String> {
@@ -688,7 +720,7 @@ pub(crate) fn unix_nanos(v: &Value) -> Option<i64> {
 }
 
 /// OTLP span kind (integer or `SPAN_KIND_*`) as a lower-case name; `None` when unspecified.
-fn otel_span_kind(v: &Value) -> Option<&'static str> {
+pub(crate) fn otel_span_kind(v: &Value) -> Option<&'static str> {
     let code = match v {
         Value::Number(n) => n.as_u64()?,
         Value::String(s) => match s
@@ -818,6 +850,17 @@ pub(crate) fn assemble(b: &mut TraceBuilder, drafts: Vec<Draft>) {
                 handoffs[i] = Some((from, to));
             }
         }
+    }
+
+    // The root span's output is the run's answer (an agent's `output.value`).
+    let root_output = drafts
+        .iter()
+        .find(|d| matches!(d.parent, DraftParent::None) && d.span.output.is_some())
+        .and_then(|d| d.span.output.as_ref())
+        .map(|p| p.text.clone())
+        .filter(|t| !t.is_empty());
+    if b.trace_mut().final_output.is_none() {
+        b.trace_mut().final_output = root_output;
     }
 
     let mut builder_idx = vec![0usize; n];
@@ -1460,16 +1503,29 @@ fn apply_tool(span: &mut Span, a: &mut Attrs, traceloop_tool: bool) {
     });
 }
 
-/// Tool arguments from an `input.value`: smolagents writes `{"args": [...], "kwargs": {...}}`.
+/// Tool arguments from an `input.value`: smolagents writes `{"args": [...], "kwargs": {...}}`,
+/// so the keyword arguments are the call's arguments, or the positional ones when only those
+/// were given.
 fn arguments_of_input(input: &Payload) -> Value {
     let Some(json) = &input.json else {
         return Value::String(input.text.clone());
     };
-    let args = json.get("args").and_then(Value::as_array);
-    match json.get("kwargs") {
-        Some(kwargs) if args.is_none_or(Vec::is_empty) => kwargs.clone(),
-        None if json.get("args").is_some() => json.get("args").cloned().unwrap_or(Value::Null),
-        _ => json.clone(),
+    if json.get("args").is_none() && json.get("kwargs").is_none() {
+        return json.clone();
+    }
+    let args = json
+        .get("args")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
+    let kwargs = json
+        .get("kwargs")
+        .and_then(Value::as_object)
+        .filter(|k| !k.is_empty());
+    match (args, kwargs) {
+        (None, Some(kwargs)) => Value::Object(kwargs.clone()),
+        (Some(args), None) => Value::Array(args.clone()),
+        (None, None) => Value::Object(Map::new()),
+        (Some(_), Some(_)) => json.clone(),
     }
 }
 
@@ -1910,6 +1966,24 @@ mod tests {
         );
         assert_eq!(decode_any(&json!({"intValue": "twelve"})), json!("twelve"));
         assert_eq!(decode_any(&json!({"doubleValue": "NaN"})), json!("NaN"));
+    }
+
+    #[test]
+    fn nested_attributes_flatten() {
+        let nested = json!({
+            "llm": {"model_name": "m", "input_messages": [{"message": {"role": "user", "content": "hi"}}]},
+            "tags": ["a", "b"],
+            "empty": {}
+        });
+        let flat = flatten_attributes(&nested);
+        assert_eq!(flat.get("llm.model_name"), Some(&json!("m")));
+        assert_eq!(
+            flat.get("llm.input_messages.0.message.role"),
+            Some(&json!("user"))
+        );
+        assert_eq!(flat.get("tags"), Some(&json!(["a", "b"])));
+        assert_eq!(flat.get("empty"), Some(&json!({})));
+        assert!(flatten_attributes(&json!("not an object")).is_empty());
     }
 
     #[test]
