@@ -397,7 +397,7 @@ fn apply_trace_round_trip(b: &mut TraceBuilder, pisama: &BTreeMap<String, Value>
 }
 
 /// `https://opentelemetry.io/schemas/gen-ai/1.42.0` → `gen-ai/1.42.0`.
-fn genai_schema_version(url: &str) -> Option<String> {
+pub(crate) fn genai_schema_version(url: &str) -> Option<String> {
     let at = url.find("gen-ai/")?;
     let version = url[at..].trim_end_matches('/');
     (version.len() > "gen-ai/".len()).then(|| version.to_owned())
