@@ -471,23 +471,25 @@ fn read_span(raw: &RawSpan<'_>, position: usize, resource: &Resource, scope: &Sc
         }
     }
     let mapped = map_span(&mut span, attrs, status_message);
+    // Keys already on the span (from an earlier `pisama convert --to otlp`) are kept.
+    let mut add = |key: String, value: &Value| {
+        if !value.is_null() {
+            span.attributes.entry(key).or_insert_with(|| value.clone());
+        }
+    };
     for (k, v) in &resource.attrs {
-        if !k.starts_with("pisama.") && !v.is_null() {
-            span.attributes.insert(format!("resource.{k}"), v.clone());
+        if !k.starts_with("pisama.") {
+            add(format!("resource.{k}"), v);
         }
     }
     if let Some(n) = &scope.name {
-        span.attributes
-            .insert("scope.name".to_owned(), Value::String(n.clone()));
+        add("scope.name".to_owned(), &Value::String(n.clone()));
     }
     if let Some(v) = &scope.version {
-        span.attributes
-            .insert("scope.version".to_owned(), Value::String(v.clone()));
+        add("scope.version".to_owned(), &Value::String(v.clone()));
     }
     for (k, v) in &scope.attrs {
-        if !v.is_null() {
-            span.attributes.insert(format!("scope.{k}"), v.clone());
-        }
+        add(format!("scope.{k}"), v);
     }
     let parent = parent_id.map_or(DraftParent::None, DraftParent::Id);
     Draft {
@@ -1110,11 +1112,17 @@ pub(crate) fn map_span(
         .or(traceloop_output);
 
     apply_error(span, &mut a, status_message);
-    if matches!(span.kind, SpanKind::Llm | SpanKind::Embedding) {
+    // Our exporter says so when a span's details do not follow from its kind.
+    let has_llm = a
+        .take_bool("pisama.llm")
+        .unwrap_or(matches!(span.kind, SpanKind::Llm | SpanKind::Embedding));
+    if has_llm {
         apply_llm(span, &mut a);
     }
     apply_usage_and_cost(span, &mut a);
-    if span.kind == SpanKind::Tool {
+    if a.take_bool("pisama.tool")
+        .unwrap_or(span.kind == SpanKind::Tool)
+    {
         apply_tool(span, &mut a, traceloop_kind.as_deref() == Some("tool"));
     }
     if let Some(to) = a.take_str("pisama.handoff.to") {
