@@ -22,12 +22,14 @@
 //! `resource.`, the scope under `scope.name` / `scope.version`.
 //!
 //! Decisions:
-//! - Kind: `gen_ai.operation.name`, else `openinference.span.kind`, else `traceloop.span.kind` /
-//!   `llm.request.type`, else the presence of tool or model keys, else `Step`.
+//! - Kind: `pisama.span.kind` (our own exports), else `gen_ai.operation.name`, else
+//!   `openinference.span.kind`, else `traceloop.span.kind` / `llm.request.type`, else the
+//!   presence of tool or model keys, else `Step`.
 //! - Usage on anything but a model call (an `invoke_agent`, an OpenInference `CHAIN`) is an
 //!   aggregate and is marked `UsageScope::Subtree`.
 //! - An `exception` event or `error.type` makes the span an error even when the status is unset.
 //!   On a span whose status says `Ok`, the error was caught: it is kept with `handled: true`.
+//! - The root span's output (an agent's `output.value`) is the trace's final output.
 //! - Handoffs are implicit in OpenTelemetry: an agent span whose nearest agent ancestor has a
 //!   different agent name is a delegation, so a zero-length `Handoff` span is added beside it.
 //! - Files written by `pisama convert --to otlp` carry `pisama.*` attributes that restore what

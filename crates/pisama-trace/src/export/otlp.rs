@@ -21,6 +21,8 @@
 //! - Inputs and outputs as `input.value` / `output.value` (the keys Phoenix and others read).
 //! - Ids: the native id when it is hex of the right length, else a stable hash, with the
 //!   original kept in `pisama.span.id` (and the trace id in the resource's `pisama.trace.id`).
+//! - `pisama.llm` / `pisama.tool` (booleans) only where a span's model-call or tool details do
+//!   not follow from its kind (an agent span that carries a model, a tool span without a call).
 //! - Every other canonical attribute is written under its own key, after the mapped ones.
 //!
 //! Trace-level fields (task, final output, status, session, declared agents, metadata, the
