@@ -91,6 +91,14 @@ fn sniff_array(items: &[Value], file_name: &str) -> Option<Detection> {
             "array of OpenInference spans",
         ));
     }
+    // One trace's spans may be split across several TracesData objects: group them together.
+    if is_otlp(obj) {
+        return Some(det(
+            Format::Otlp,
+            Framing::Whole,
+            "array of OTLP TracesData",
+        ));
+    }
     if is_dify_node(obj) {
         return Some(det(
             Format::DifyNodes,
@@ -139,6 +147,19 @@ pub(crate) fn sniff_object(
     // 2b. Phoenix / console exporter span objects, alone or under `spans`/`data`.
     if is_phoenix_span(o) {
         return Some((Format::OpenInferenceSpans, "context.trace_id + span_id"));
+    }
+    for key in ["spans", "data"] {
+        if let Some(Value::Array(items)) = o.get(key)
+            && items
+                .iter()
+                .find_map(Value::as_object)
+                .is_some_and(is_phoenix_span)
+        {
+            return Some((
+                Format::OpenInferenceSpans,
+                "spans[] / data[] of OpenInference spans",
+            ));
+        }
     }
     // 3. TRAIL
     if is_trail(o) {
@@ -660,5 +681,21 @@ mod tests {
         let conv = json!([{"role": "user", "content": "x"}]);
         let d = sniff_json(&conv, "x.json").unwrap();
         assert_eq!((d.format, d.framing), (Format::GenericChat, Framing::Whole));
+        let otlp = json!([{"resourceSpans": []}, {"resourceSpans": []}]);
+        let d = sniff_json(&otlp, "x.json").unwrap();
+        assert_eq!((d.format, d.framing), (Format::Otlp, Framing::Whole));
+    }
+
+    #[test]
+    fn phoenix_spans_under_a_key() {
+        let span = json!({"context": {"trace_id": "t", "span_id": "s"}, "span_kind": "LLM", "attributes": {}});
+        assert_eq!(
+            fmt_of(&json!({"spans": [span.clone()]})),
+            Some(Format::OpenInferenceSpans)
+        );
+        assert_eq!(
+            fmt_of(&json!({"data": [span]})),
+            Some(Format::OpenInferenceSpans)
+        );
     }
 }
