@@ -566,6 +566,26 @@ fn json_message(e: &serde_json::Error) -> String {
     }
 }
 
+/// Parses JSON values written one after another with only whitespace between them. Returns
+/// `None` unless there are at least two and all of them parse.
+fn concatenated_values(text: &str, leading_lines: usize) -> Option<Vec<JsonLine>> {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut values = Vec::new();
+    let mut value_start = 0usize;
+    while let Some(item) = stream.next() {
+        let value = item.ok()?;
+        let line = bytecount_newlines(&text.as_bytes()[..value_start]) + leading_lines + 1;
+        values.push(JsonLine {
+            line: line as u32,
+            value,
+        });
+        let end = stream.byte_offset();
+        let rest = &text[end..];
+        value_start = end + (rest.len() - rest.trim_start().len());
+    }
+    (values.len() >= 2).then_some(values)
+}
+
 /// Makes text from bytes; invalid UTF-8 is replaced (U+FFFD) with a warning naming the line.
 fn text_from(bytes: Vec<u8>, warnings: &mut Vec<String>) -> String {
     match String::from_utf8(bytes) {
@@ -692,6 +712,13 @@ impl Run<'_, '_> {
                     {
                         self.summary.warnings.extend(warnings);
                         return self.json_lines(lines, &text);
+                    }
+                    // Pretty-printed objects one after another (the OTel Python console
+                    // exporter writes this): read them as a stream of records.
+                    let leading_lines =
+                        bytecount_newlines(&text.as_bytes()[..text.len() - start.len()]);
+                    if let Some(values) = concatenated_values(start, leading_lines) {
+                        return self.json_lines(values, &text);
                     }
                     return Err(Error::InvalidJson {
                         path: self.name.clone(),
@@ -1268,6 +1295,15 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("stopped at line"))
         );
+    }
+
+    #[test]
+    fn concatenated_pretty_objects_are_a_stream() {
+        let text = "{\n  \"role\": \"user\",\n  \"content\": \"a\"\n}\n{\n  \"role\": \"assistant\",\n  \"content\": \"b\"\n}\n";
+        let (summary, traces) = load_with_threshold(text, 1 << 20).unwrap();
+        assert_eq!(summary.format, Format::GenericChat);
+        assert_eq!(traces[0].trace.spans.len(), 2);
+        assert_eq!(traces[0].trace.spans[1].source.line, Some(5));
     }
 
     #[test]

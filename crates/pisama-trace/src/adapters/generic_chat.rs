@@ -36,7 +36,7 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
         Doc::Lines(lines) => (
             lines.iter().map(|l| l.value.clone()).collect(),
-            String::new(),
+            LINES_PREFIX.to_owned(),
             None,
         ),
         _ => return Err(AdapterError::new("expected chat messages as JSON")),
@@ -60,6 +60,18 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
     }
     Ok(vec![Parsed::unlabelled(trace)])
+}
+
+/// Marks messages that are the lines of a JSONL input, so sources name their line.
+const LINES_PREFIX: &str = "\u{0}lines";
+
+fn source_for(input: &Input, pointer_prefix: &str, i: usize) -> crate::model::SourceRef {
+    match &input.doc {
+        Doc::Lines(lines) if pointer_prefix == LINES_PREFIX => lines
+            .get(i)
+            .map_or_else(|| input.at(format!("/{i}")), |l| input.at_line(l.line)),
+        _ => input.at(format!("{pointer_prefix}/{i}")),
+    }
 }
 
 /// Builds a trace from OpenAI-style chat messages. `pointer_prefix` is the JSON Pointer of
@@ -91,7 +103,7 @@ pub(crate) fn build_conversation(
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty());
         let step = i as u32;
-        let source = input.at(format!("{pointer_prefix}/{i}"));
+        let source = source_for(input, pointer_prefix, i);
         let start = ["timestamp", "created_at", "time"]
             .iter()
             .find_map(|k| obj.get(*k).and_then(time_value));
@@ -211,7 +223,7 @@ pub(crate) fn build_conversation(
                             arguments: args,
                             ..ToolCall::default()
                         }),
-                        source: input.at(format!("{pointer_prefix}/{i}/tool_calls/{k}")),
+                        source: source_for(input, pointer_prefix, i),
                         ..Span::default()
                     };
                     let idx = b.push_child(llm_idx, tool_span);
