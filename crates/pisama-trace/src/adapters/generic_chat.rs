@@ -223,7 +223,11 @@ pub(crate) fn build_conversation(
                             arguments: args,
                             ..ToolCall::default()
                         }),
-                        source: source_for(input, pointer_prefix, i),
+                        source: if pointer_prefix == LINES_PREFIX {
+                            source_for(input, pointer_prefix, i)
+                        } else {
+                            input.at(format!("{pointer_prefix}/{i}/tool_calls/{k}"))
+                        },
                         ..Span::default()
                     };
                     let idx = b.push_child(llm_idx, tool_span);
