@@ -9,4 +9,5 @@
 mod bad_input;
 mod bench_data;
 mod cli;
+mod detectors;
 mod support;

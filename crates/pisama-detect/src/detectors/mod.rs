@@ -1,0 +1,21 @@
+//! The built-in detectors, one module per detector, each named after its catalogue file
+//! (`detectors/<id>.toml`, with `-` written `_`).
+//!
+//! To add one: write `detectors/<id>.toml`, a module here with a unit struct implementing
+//! [`Detector`], its line in [`all`], and fixtures in `fixtures/detectors/<id>/positive/` and
+//! `.../negative/` (the fixture test runs them and snapshots the findings).
+
+use crate::engine::Detector;
+
+mod llm_error_retry_loop;
+mod tool_retry_storm;
+mod unverified_success_claim;
+
+/// Every built-in detector.
+pub fn all() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(tool_retry_storm::ToolRetryStorm),
+        Box::new(unverified_success_claim::UnverifiedSuccessClaim),
+    ]
+}

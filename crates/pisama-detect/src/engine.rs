@@ -1,0 +1,290 @@
+//! The engine: runs the selected detectors over traces in parallel (rayon), isolates panics,
+//! turns raw hits into findings, and aggregates them into a verdict and an attribution.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use pisama_trace::{util::truncate, Trace};
+
+use crate::catalog::{self, CatalogError, DetectorMeta, Param, Params};
+use crate::detectors;
+use crate::finding::{Attribution, Diagnostic, Evidence, Finding, Severity, Verdict};
+use crate::verdict;
+use crate::view::{Idx, TraceView};
+
+/// What a detector reports: a raw score in 0..1 (calibrated into a confidence by the engine)
+/// and where the problem is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hit {
+    /// Strength of the signal, 0..1, before calibration.
+    pub score: f64,
+    /// A different severity than the catalogue's default, when the detector can tell.
+    pub severity: Option<Severity>,
+    pub summary: String,
+    /// The span where the failure happened (its agent and step are taken from it unless
+    /// given below).
+    pub at: Option<Idx>,
+    pub agent: Option<String>,
+    pub step: Option<u32>,
+    pub evidence: Vec<HitEvidence>,
+}
+
+/// A span that supports a hit, with what it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HitEvidence {
+    pub span: Idx,
+    pub note: String,
+    /// A quote; when `None` the engine quotes the start of the span's text.
+    pub quote: Option<String>,
+}
+
+impl HitEvidence {
+    pub fn new(span: Idx, note: impl Into<String>) -> Self {
+        HitEvidence { span, note: note.into(), quote: None }
+    }
+
+    pub fn quoted(span: Idx, note: impl Into<String>, quote: impl Into<String>) -> Self {
+        HitEvidence { span, note: note.into(), quote: Some(quote.into()) }
+    }
+}
+
+/// A detector: a pure, deterministic function of a trace and its parameters. No I/O, no
+/// clock, no randomness, no labels (it only ever receives a `Trace`).
+pub trait Detector: Send + Sync {
+    /// The id of its catalogue file (`detectors/<id>.toml`).
+    fn id(&self) -> &'static str;
+    fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit>;
+}
+
+/// Which detectors run and with what parameters.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Run only these (ids); empty means all.
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Parameter overrides per detector id (from `pisama.toml`).
+    pub params: BTreeMap<String, BTreeMap<String, Param>>,
+    /// Score at or above which a trace fails.
+    pub fail_threshold: Option<f64>,
+    /// Score below which a trace passes; between the two it is `unsure`.
+    pub pass_threshold: Option<f64>,
+}
+
+/// A configuration mistake: unknown detector or parameter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("unknown detector {0:?}; `pisama detectors` lists them")]
+    UnknownDetector(String),
+    #[error("detector {detector:?} has no parameter {param:?}; it has: {known}")]
+    UnknownParam { detector: String, param: String, known: String },
+    #[error("parameter {param:?} of detector {detector:?} expects {expected}")]
+    ParamType { detector: String, param: String, expected: &'static str },
+    #[error("detector {0:?} has a catalogue file but no implementation")]
+    Unimplemented(String),
+}
+
+/// Everything detection says about one trace.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceReport {
+    pub verdict: Verdict,
+    pub score: f64,
+    pub attribution: Option<Attribution>,
+    pub findings: Vec<Finding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+struct Loaded {
+    meta: DetectorMeta,
+    params: Params,
+    detector: Box<dyn Detector>,
+}
+
+/// The configured set of detectors.
+pub struct Engine {
+    detectors: Vec<Loaded>,
+    fail_threshold: f64,
+    pass_threshold: f64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("detectors", &self.ids()).finish()
+    }
+}
+
+impl Engine {
+    /// The built-in catalogue with a configuration.
+    pub fn new(config: &EngineConfig) -> Result<Engine, EngineError> {
+        let metas = catalog::builtin()?;
+        let mut impls: BTreeMap<&'static str, Box<dyn Detector>> =
+            detectors::all().into_iter().map(|d| (d.id(), d)).collect();
+        for id in config.only.iter().chain(&config.exclude).chain(config.params.keys()) {
+            if !metas.iter().any(|m| &m.id == id) {
+                return Err(EngineError::UnknownDetector(id.clone()));
+            }
+        }
+        let mut detectors = Vec::new();
+        for meta in metas {
+            let detector = impls.remove(meta.id.as_str()).ok_or_else(|| EngineError::Unimplemented(meta.id.clone()))?;
+            let selected = (config.only.is_empty() || config.only.contains(&meta.id)) && !config.exclude.contains(&meta.id);
+            if !selected {
+                continue;
+            }
+            let mut params = meta.params.clone();
+            if let Some(overrides) = config.params.get(&meta.id) {
+                for (key, value) in overrides {
+                    let Some(default) = meta.params.0.get(key) else {
+                        return Err(EngineError::UnknownParam {
+                            detector: meta.id.clone(),
+                            param: key.clone(),
+                            known: meta.params.0.keys().cloned().collect::<Vec<_>>().join(", "),
+                        });
+                    };
+                    if std::mem::discriminant(default) != std::mem::discriminant(value) {
+                        return Err(EngineError::ParamType {
+                            detector: meta.id.clone(),
+                            param: key.clone(),
+                            expected: match default {
+                                Param::Bool(_) => "true or false",
+                                Param::Number(_) => "a number",
+                                Param::Text(_) => "a string",
+                                Param::List(_) => "a list of strings",
+                            },
+                        });
+                    }
+                    params.0.insert(key.clone(), value.clone());
+                }
+            }
+            detectors.push(Loaded { meta, params, detector });
+        }
+        Ok(Engine {
+            detectors,
+            fail_threshold: config.fail_threshold.unwrap_or(verdict::FAIL_THRESHOLD),
+            pass_threshold: config.pass_threshold.unwrap_or(verdict::PASS_THRESHOLD),
+        })
+    }
+
+    /// Ids of the detectors that will run.
+    pub fn ids(&self) -> Vec<&str> {
+        self.detectors.iter().map(|d| d.meta.id.as_str()).collect()
+    }
+
+    /// Catalogue entries of the detectors that will run.
+    pub fn metas(&self) -> impl Iterator<Item = &DetectorMeta> {
+        self.detectors.iter().map(|d| &d.meta)
+    }
+
+    /// Runs every detector on one trace (detectors in parallel).
+    pub fn run(&self, trace: &Trace) -> TraceReport {
+        self.run_cancellable(trace, &AtomicBool::new(false))
+    }
+
+    /// Like [`Engine::run`]; detectors not yet started when `cancel` is set are skipped.
+    pub fn run_cancellable(&self, trace: &Trace, cancel: &AtomicBool) -> TraceReport {
+        let view = TraceView::new(trace);
+        let outcomes: Vec<Result<Vec<Finding>, Diagnostic>> = self
+            .detectors
+            .par_iter()
+            .map(|d| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Ok(Vec::new());
+                }
+                let hits = catch_unwind(AssertUnwindSafe(|| d.detector.detect(&view, &d.params)));
+                match hits {
+                    Ok(hits) => Ok(hits.into_iter().map(|h| to_finding(&view, &d.meta, h)).collect()),
+                    Err(panic) => Err(Diagnostic {
+                        detector: d.meta.id.clone(),
+                        message: panic_message(panic.as_ref()),
+                    }),
+                }
+            })
+            .collect();
+        let mut findings = Vec::new();
+        let mut diagnostics = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(f) => findings.extend(f),
+                Err(d) => {
+                    tracing::warn!(detector = %d.detector, "detector failed: {}", d.message);
+                    diagnostics.push(d);
+                }
+            }
+        }
+        let findings = verdict::merge_overlapping(findings);
+        let score = verdict::score(&findings);
+        let verdict = verdict::decide(score, self.fail_threshold, self.pass_threshold);
+        let attribution = verdict::attribute(&view, &findings);
+        TraceReport { verdict, score, attribution, findings, diagnostics }
+    }
+
+    /// Runs over many traces in parallel; the reports keep the input order.
+    pub fn run_many(&self, traces: &[Trace]) -> Vec<TraceReport> {
+        traces.par_iter().map(|t| self.run(t)).collect()
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the detector panicked".to_owned())
+}
+
+const QUOTE_CHARS: usize = 200;
+
+fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
+    let at = hit.at.filter(|&i| i < view.len());
+    let agent = hit.agent.or_else(|| at.and_then(|i| view.span(i).agent.clone()));
+    let step = hit.step.or_else(|| at.and_then(|i| view.span(i).step));
+    let evidence = hit
+        .evidence
+        .into_iter()
+        .filter(|e| e.span < view.len())
+        .map(|e| {
+            let span = view.span(e.span);
+            let quote = e.quote.or_else(|| {
+                let text = view.text(e.span).trim();
+                (!text.is_empty()).then(|| text.to_owned())
+            });
+            Evidence {
+                span_id: span.id.clone(),
+                step: span.step,
+                agent: span.agent.clone(),
+                quote: quote.map(|q| truncate(&collapse_whitespace(&q), QUOTE_CHARS)),
+                note: e.note,
+            }
+        })
+        .collect();
+    Finding {
+        detector: meta.id.clone(),
+        title: meta.title.clone(),
+        category: meta.category.clone(),
+        mast: meta.mast,
+        trail: meta.trail.clone(),
+        tier: meta.tier,
+        severity: hit.severity.unwrap_or(meta.severity),
+        confidence: round3(meta.calibration.apply(hit.score)),
+        summary: hit.summary,
+        agent,
+        step,
+        evidence,
+        remediation: meta.remediation.trim().to_owned(),
+        merged: Vec::new(),
+    }
+}
+
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
