@@ -354,8 +354,23 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
             "LangSmith runs, one per line",
         ));
     }
-    // 12. LangGraph debug stream / astream_events.
-    if is_langgraph_debug_item(&first.value) {
+    // 11b. LangSmith ingest batches, one `{post, patch}` per line: patches on later lines
+    // complete runs posted earlier, so the file is one document.
+    if first_obj.is_some_and(|o| {
+        ["post", "patch", "runs"].iter().any(|k| o.contains_key(*k))
+            && sniff_object(o, file_name).is_some_and(|(f, _)| f == Format::LangSmith)
+    }) {
+        return Some(det(
+            Format::LangSmith,
+            Framing::Whole,
+            "LangSmith ingest batches, one per line",
+        ));
+    }
+    // 12. LangGraph debug stream / astream_events. Several stream modes in one file start with
+    // whichever mode came first (`["updates", {...}]`), so any debug line in the head counts.
+    if is_langgraph_debug_item(&first.value)
+        || (first.value.is_array() && lines.iter().any(|l| is_langgraph_debug_item(&l.value)))
+    {
         return Some(det(
             Format::LangGraph,
             Framing::Whole,
@@ -491,12 +506,19 @@ pub(crate) fn is_n8n(o: &Map<String, Value>) -> bool {
     if o.get("data").is_some_and(run_data) || run_data(&Value::Object(o.clone())) {
         return true;
     }
-    // Internal REST API: `data` is a flatted string.
-    o.get("data")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.trim_start().starts_with('['))
-        && o.contains_key("workflowData")
-        && o.contains_key("mode")
+    // Internal REST API: `data` is a flatted string; the response wraps the execution in
+    // another `data`.
+    let flatted = |o: &Map<String, Value>| {
+        o.get("data")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.trim_start().starts_with('['))
+            && o.contains_key("workflowData")
+            && o.contains_key("mode")
+    };
+    flatted(o)
+        || o.get("data")
+            .and_then(Value::as_object)
+            .is_some_and(flatted)
 }
 
 pub(crate) fn is_dify_node(o: &Map<String, Value>) -> bool {
@@ -530,10 +552,12 @@ pub(crate) fn is_langsmith_run(o: &Map<String, Value>) -> bool {
 }
 
 pub(crate) fn is_langgraph_debug_item(v: &Value) -> bool {
-    // `[ns, "debug", chunk]` or `["debug", chunk]` wrappers from stream(..., subgraphs=True).
+    // `[ns, "debug", chunk]` or `["debug", chunk]` wrappers from stream(..., subgraphs=True),
+    // and `[ns, chunk]` when debug is the only mode.
     if let Value::Array(parts) = v {
         return parts.last().is_some_and(is_langgraph_debug_item)
-            && parts.iter().any(|p| p.as_str() == Some("debug"));
+            && (parts.iter().any(|p| p.as_str() == Some("debug"))
+                || (parts.len() == 2 && parts.first().is_some_and(Value::is_array)));
     }
     let Some(o) = v.as_object() else { return false };
     let debug = matches!(

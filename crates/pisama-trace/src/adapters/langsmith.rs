@@ -82,7 +82,7 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
 }
 
 /// Trace-level fields taken from the root run: session, task, final output, status, SDK.
-fn describe_trace(b: &mut TraceBuilder, nodes: &[RunNode]) {
+pub(super) fn describe_trace(b: &mut TraceBuilder, nodes: &[RunNode]) {
     let Some(root) = nodes.iter().find(|n| n.parent.is_none()) else {
         return;
     };
@@ -1172,7 +1172,7 @@ pub(super) fn parse_exception(text: &str) -> ErrorInfo {
 }
 
 /// `ReadTimeout('...')` or `httpx.ReadTimeout: ...` → the class name.
-fn exception_class(message: &str) -> Option<String> {
+pub(super) fn exception_class(message: &str) -> Option<String> {
     let end = message.find(['(', ':'])?;
     let head = message.get(..end)?.trim();
     let ok = !head.is_empty()
@@ -1782,6 +1782,23 @@ mod fixture_tests {
         assert_eq!(t.usage.input, Some(5));
         assert_eq!(t.task.as_deref(), Some("hi"));
         assert!(t.spans[1].end_ns.is_some());
+    }
+
+    #[test]
+    fn jsonl_batches_merge_across_lines() {
+        let text = r#"{"post": [{"id": "r1", "trace_id": "r1", "name": "Agent", "run_type": "chain", "start_time": "2026-01-01T00:00:00", "status": "pending"}]}
+{"patch": [{"id": "r1", "trace_id": "r1", "end_time": "2026-01-01T00:00:03", "error": "TimeoutError()"}]}
+"#;
+        let (summary, traces) = inline("batches.jsonl", text);
+        assert_eq!(summary.format, Format::LangSmith);
+        assert_eq!(traces.len(), 1);
+        let root = &traces[0].trace.spans[0];
+        assert_eq!(root.status, Status::Error);
+        assert_eq!(
+            root.error.as_ref().unwrap().kind.as_deref(),
+            Some("TimeoutError")
+        );
+        assert_eq!(root.source.line, Some(1));
     }
 
     #[test]
