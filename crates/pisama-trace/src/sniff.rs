@@ -671,4 +671,85 @@ mod tests {
         let d = sniff_json(&conv, "x.json").unwrap();
         assert_eq!((d.format, d.framing), (Format::GenericChat, Framing::Whole));
     }
+
+    fn lines_of(values: Vec<Value>) -> Vec<JsonLine> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| JsonLine {
+                line: i as u32 + 1,
+                value,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn langsmith_langgraph_n8n_and_dify_keys() {
+        let run = json!({"id": "a", "run_type": "llm", "trace_id": "t"});
+        assert_eq!(
+            fmt_of(&json!({"id": "a", "run_type": "chain", "child_runs": []})),
+            Some(Format::LangSmith)
+        );
+        assert_eq!(
+            fmt_of(&json!({"runs": [run.clone()]})),
+            Some(Format::LangSmith)
+        );
+        assert_eq!(
+            fmt_of(&json!({"post": [run.clone()], "patch": []})),
+            Some(Format::LangSmith)
+        );
+        let d = sniff_lines(
+            &lines_of(vec![json!({"post": [run.clone()]}), json!({"patch": []})]),
+            "x",
+        )
+        .unwrap();
+        assert_eq!((d.format, d.framing), (Format::LangSmith, Framing::Whole));
+
+        let chunk = json!({"type": "task", "step": 1, "payload": {}});
+        for first in [
+            chunk.clone(),
+            json!([[], "debug", chunk.clone()]),
+            json!([["node:1"], chunk.clone()]),
+            json!({"event": "on_chain_start", "run_id": "r"}),
+        ] {
+            let d = sniff_lines(&lines_of(vec![first.clone()]), "x").unwrap();
+            assert_eq!(d.format, Format::LangGraph, "{first}");
+        }
+        let mixed = lines_of(vec![
+            json!(["updates", {"a": 1}]),
+            json!(["debug", chunk.clone()]),
+        ]);
+        assert_eq!(sniff_lines(&mixed, "x").unwrap().format, Format::LangGraph);
+        assert_ne!(
+            sniff_lines(&lines_of(vec![json!(["updates", {"a": 1}])]), "x").map(|d| d.format),
+            Some(Format::LangGraph)
+        );
+
+        let run_data = json!({"resultData": {"runData": {}}});
+        assert_eq!(
+            fmt_of(&json!({"id": "1", "data": run_data.clone()})),
+            Some(Format::N8n)
+        );
+        assert_eq!(fmt_of(&run_data), Some(Format::N8n));
+        assert_eq!(
+            fmt_of(&json!({"data": [{"id": "1", "data": run_data}]})),
+            Some(Format::N8n)
+        );
+        let flatted = json!({"id": "1", "mode": "manual", "workflowData": {}, "data": "[{}]"});
+        assert_eq!(fmt_of(&flatted), Some(Format::N8n));
+        assert_eq!(fmt_of(&json!({"data": flatted})), Some(Format::N8n));
+
+        let node = json!({"node_type": "llm", "node_id": "1", "predecessor_node_id": null});
+        assert_eq!(
+            fmt_of(&json!({"data": [node.clone()]})),
+            Some(Format::DifyNodes)
+        );
+        assert_eq!(fmt_of(&json!([node])), Some(Format::DifyNodes));
+        let message = json!({"conversation_id": "c", "agent_thoughts": []});
+        assert_eq!(
+            fmt_of(&json!({"data": [message.clone()]})),
+            Some(Format::DifyMessages)
+        );
+        assert_eq!(fmt_of(&message), Some(Format::DifyMessages));
+    }
 }
