@@ -53,7 +53,7 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
     let mut other_modes: BTreeMap<String, u64> = BTreeMap::new();
     let mut unknown = 0usize;
     for item in &items {
-        match classify(&item.value) {
+        match classify(item.value) {
             Chunk::Debug { namespace, chunk } => {
                 debug.push((item.source.clone(), namespace, chunk));
             }
@@ -93,18 +93,18 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
 }
 
 /// One line (or array element) with where it came from.
-struct Item {
-    value: Value,
+struct Item<'a> {
+    value: &'a Value,
     source: SourceRef,
 }
 
-fn stream_items(input: &Input) -> Result<Vec<Item>, AdapterError> {
+fn stream_items(input: &Input) -> Result<Vec<Item<'_>>, AdapterError> {
     let at = |i: usize| input.at(format!("/{i}"));
     Ok(match &input.doc {
         Doc::Lines(lines) => lines
             .iter()
             .map(|l| Item {
-                value: l.value.clone(),
+                value: &l.value,
                 source: input.at_line(l.line),
             })
             .collect(),
@@ -112,21 +112,21 @@ fn stream_items(input: &Input) -> Result<Vec<Item>, AdapterError> {
             .iter()
             .enumerate()
             .map(|(i, v)| Item {
-                value: v.clone(),
+                value: v,
                 source: at(i),
             })
             .collect(),
-        Doc::Json(Value::Object(o)) => match o.get("events") {
+        Doc::Json(doc @ Value::Object(o)) => match o.get("events") {
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| Item {
-                    value: v.clone(),
+                    value: v,
                     source: input.at(format!("/events/{i}")),
                 })
                 .collect(),
             _ => vec![Item {
-                value: Value::Object(o.clone()),
+                value: doc,
                 source: input.at(""),
             }],
         },

@@ -205,8 +205,12 @@ impl<'i> Collector<'i> {
                 self.skipped += 1;
                 continue;
             };
-            let mut fields = o.clone();
-            fields.remove("child_runs");
+            // Copy the run without its children: they are added as runs of their own.
+            let fields: Map<String, Value> = o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "child_runs")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let idx = self.add(fields, nest_parent, self.source(line, &ptr));
             if let Some(Value::Array(children)) = o.get("child_runs") {
                 for (i, child) in children.iter().enumerate().rev() {
@@ -1870,5 +1874,127 @@ mod fixture_tests {
         assert_eq!(x.status, Status::Error);
         assert_eq!(x.error.as_ref().unwrap().message, r#"{"message":"bad"}"#);
         assert!(x.usage.is_none());
+    }
+}
+
+/// Wrong-type mutations of every fixture of this module and its sibling adapters (LangGraph,
+/// n8n, Dify): no input may make an adapter panic.
+#[cfg(test)]
+mod hostile_mutations {
+    use serde_json::Value;
+
+    use crate::adapters::{Doc, Input, JsonLine, parse};
+    use crate::model::Format;
+    use crate::testing::fixtures_dir;
+
+    /// Paths (as key/index lists) of all values, in document order.
+    fn paths(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(prefix.clone());
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o {
+                    prefix.push(k.clone());
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    prefix.push(i.to_string());
+                    paths(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn replace(v: &mut Value, path: &[String], with: &Value) {
+        let mut cur = v;
+        for key in path {
+            let next = match cur {
+                Value::Object(o) => o.get_mut(key),
+                Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                _ => None,
+            };
+            match next {
+                Some(n) => cur = n,
+                None => return,
+            }
+        }
+        *cur = with.clone();
+    }
+
+    fn check(format: Format, rel: &str) {
+        let text = std::fs::read_to_string(fixtures_dir().join(rel)).unwrap();
+        let lines = std::path::Path::new(rel)
+            .extension()
+            .is_some_and(|e| e == "jsonl");
+        let doc: Value = if lines {
+            Value::Array(
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect(),
+            )
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        let mut all = Vec::new();
+        paths(&doc, &mut Vec::new(), &mut all);
+        let stride = (all.len() / 150).max(1);
+        let replacements = [
+            Value::Null,
+            Value::from(-7),
+            Value::from("x"),
+            Value::Array(Vec::new()),
+        ];
+        for (n, path) in all.iter().enumerate().filter(|(n, _)| n % stride == 0) {
+            let with = &replacements[n % replacements.len()];
+            let mut mutated = doc.clone();
+            replace(&mut mutated, path, with);
+            let doc = match (lines, mutated) {
+                (true, Value::Array(items)) => Doc::Lines(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, value)| JsonLine {
+                            line: i as u32 + 1,
+                            value,
+                        })
+                        .collect(),
+                ),
+                (_, other) => Doc::Json(other),
+            };
+            let input = Input {
+                file: rel.to_owned(),
+                doc,
+                companions: Vec::new(),
+                record: None,
+            };
+            // Either result is fine; a panic fails the test.
+            let _ = parse(format, &input);
+        }
+    }
+
+    #[test]
+    fn wrong_types_anywhere_do_not_panic() {
+        for (format, rel) in [
+            (Format::LangSmith, "langsmith/trip-planner-tree.json"),
+            (Format::LangSmith, "langsmith/support-swarm-runs.jsonl"),
+            (Format::LangGraph, "langgraph/ci-fix-debug-subgraphs.jsonl"),
+            (
+                Format::LangGraph,
+                "langgraph/fx-supervisor-astream-events.jsonl",
+            ),
+            (Format::N8n, "n8n/support-orchestrator-execution.json"),
+            (Format::N8n, "n8n/feed-digest-flatted.json"),
+            (Format::DifyNodes, "dify-nodes/visa-chatflow-nodes.json"),
+            (
+                Format::DifyMessages,
+                "dify-messages/store-assistant-messages.json",
+            ),
+        ] {
+            check(format, rel);
+        }
     }
 }
