@@ -1582,6 +1582,43 @@ mod fixture_tests {
     }
 
     #[test]
+    fn database_export_with_inline_data_and_workflow() {
+        let text = r#"{"id": "733", "finished": true, "mode": "trigger", "status": "success",
+            "createdAt": "2026-02-01T08:00:00.000Z", "startedAt": "2026-02-01T08:00:00.010Z", "stoppedAt": "2026-02-01T08:00:01.000Z",
+            "deletedAt": null, "storedAt": "db", "tracingContext": {}, "jsonSizeBytes": 2048, "workflowVersionId": "v-9",
+            "workflowId": "wf1", "_source": "export", "usedPrivateCredentials": false,
+            "workflowData": {"name": "Invoice sync", "nodes": [
+                {"name": "Cron", "type": "n8n-nodes-base.scheduleTrigger"},
+                {"name": "Check", "type": "n8n-nodes-base.if"},
+                {"name": "Post", "type": "n8n-nodes-base.httpRequest", "continueOnFail": true}]},
+            "data": {"version": 1, "resumeToken": "abc",
+              "executionData": {"runtimeData": {"source": "trigger", "triggerNode": "Cron", "credentials": "enc:..."}},
+              "resultData": {"lastNodeExecuted": "Post", "runData": {
+                "Cron": [{"startTime": 1769932800010, "executionIndex": 0, "executionTime": 1, "executionStatus": "success", "source": [], "data": {"main": [[{"json": {}}]]}}],
+                "Check": [{"startTime": 1769932800020, "executionIndex": 1, "executionTime": 2, "executionStatus": "success", "source": [{"previousNode": "Cron"}], "data": {"main": [[], [{"json": {"n": 0}}]]}}],
+                "Post": [{"startTime": 1769932800030, "executionIndex": 2, "executionTime": 900, "executionStatus": "success", "source": [{"previousNode": "Check", "previousNodeOutput": 1}],
+                          "data": {"main": [[{"json": {"error": "socket hang up"}}]]}}]}}}}"#;
+        let (summary, traces) = inline("rw_733.json", text);
+        assert_eq!(summary.format, Format::N8n);
+        let t = &traces[0].trace;
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+        assert_eq!(t.status, Status::Ok);
+        assert_eq!(t.metadata["workflowName"], "Invoice sync");
+        assert_eq!(t.metadata["workflowVersionId"], "v-9");
+        let post = t.spans.iter().find(|s| s.name == "Post").unwrap();
+        assert_eq!(post.status, Status::Error);
+        assert_eq!(post.error.as_ref().unwrap().message, "socket hang up");
+        assert!(post.error.as_ref().unwrap().handled);
+        assert_eq!(post.attributes["node.type"], "n8n-nodes-base.httpRequest");
+        let check = t.spans.iter().find(|s| s.name == "Check").unwrap();
+        assert_eq!(
+            check.output.as_ref().unwrap().json,
+            Some(serde_json::json!([[], [{"n": 0}]]))
+        );
+        assert!(post.links.iter().any(|l| l.target == "Check#0"));
+    }
+
+    #[test]
     fn broken_flatted_and_hostile_values() {
         let text =
             r#"{"id": "9", "mode": "manual", "workflowData": {"nodes": "x"}, "data": "[not json"}"#;
