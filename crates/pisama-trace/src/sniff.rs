@@ -389,8 +389,23 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
             "LangSmith runs, one per line",
         ));
     }
-    // 12. LangGraph debug stream / astream_events.
-    if is_langgraph_debug_item(&first.value) {
+    // 11b. LangSmith ingest batches, one `{post, patch}` per line: patches on later lines
+    // complete runs posted earlier, so the file is one document.
+    if first_obj.is_some_and(|o| {
+        ["post", "patch", "runs"].iter().any(|k| o.contains_key(*k))
+            && sniff_object(o, file_name).is_some_and(|(f, _)| f == Format::LangSmith)
+    }) {
+        return Some(det(
+            Format::LangSmith,
+            Framing::Whole,
+            "LangSmith ingest batches, one per line",
+        ));
+    }
+    // 12. LangGraph debug stream / astream_events. Several stream modes in one file start with
+    // whichever mode came first (`["updates", {...}]`), so any debug line in the head counts.
+    if is_langgraph_debug_item(&first.value)
+        || (first.value.is_array() && lines.iter().any(|l| is_langgraph_debug_item(&l.value)))
+    {
         return Some(det(
             Format::LangGraph,
             Framing::Whole,
@@ -526,12 +541,19 @@ pub(crate) fn is_n8n(o: &Map<String, Value>) -> bool {
     if o.get("data").is_some_and(run_data) || run_data(&Value::Object(o.clone())) {
         return true;
     }
-    // Internal REST API: `data` is a flatted string.
-    o.get("data")
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.trim_start().starts_with('['))
-        && o.contains_key("workflowData")
-        && o.contains_key("mode")
+    // Internal REST API: `data` is a flatted string; the response wraps the execution in
+    // another `data`.
+    let flatted = |o: &Map<String, Value>| {
+        o.get("data")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.trim_start().starts_with('['))
+            && o.contains_key("workflowData")
+            && o.contains_key("mode")
+    };
+    flatted(o)
+        || o.get("data")
+            .and_then(Value::as_object)
+            .is_some_and(flatted)
 }
 
 pub(crate) fn is_dify_node(o: &Map<String, Value>) -> bool {
@@ -565,10 +587,12 @@ pub(crate) fn is_langsmith_run(o: &Map<String, Value>) -> bool {
 }
 
 pub(crate) fn is_langgraph_debug_item(v: &Value) -> bool {
-    // `[ns, "debug", chunk]` or `["debug", chunk]` wrappers from stream(..., subgraphs=True).
+    // `[ns, "debug", chunk]` or `["debug", chunk]` wrappers from stream(..., subgraphs=True),
+    // and `[ns, chunk]` when debug is the only mode.
     if let Value::Array(parts) = v {
         return parts.last().is_some_and(is_langgraph_debug_item)
-            && parts.iter().any(|p| p.as_str() == Some("debug"));
+            && (parts.iter().any(|p| p.as_str() == Some("debug"))
+                || (parts.len() == 2 && parts.first().is_some_and(Value::is_array)));
     }
     let Some(o) = v.as_object() else { return false };
     let debug = matches!(
@@ -697,5 +721,86 @@ mod tests {
             fmt_of(&json!({"data": [span]})),
             Some(Format::OpenInferenceSpans)
         );
+    }
+
+    fn lines_of(values: Vec<Value>) -> Vec<JsonLine> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| JsonLine {
+                line: i as u32 + 1,
+                value,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn langsmith_langgraph_n8n_and_dify_keys() {
+        let run = json!({"id": "a", "run_type": "llm", "trace_id": "t"});
+        assert_eq!(
+            fmt_of(&json!({"id": "a", "run_type": "chain", "child_runs": []})),
+            Some(Format::LangSmith)
+        );
+        assert_eq!(
+            fmt_of(&json!({"runs": [run.clone()]})),
+            Some(Format::LangSmith)
+        );
+        assert_eq!(
+            fmt_of(&json!({"post": [run.clone()], "patch": []})),
+            Some(Format::LangSmith)
+        );
+        let d = sniff_lines(
+            &lines_of(vec![json!({"post": [run.clone()]}), json!({"patch": []})]),
+            "x",
+        )
+        .unwrap();
+        assert_eq!((d.format, d.framing), (Format::LangSmith, Framing::Whole));
+
+        let chunk = json!({"type": "task", "step": 1, "payload": {}});
+        for first in [
+            chunk.clone(),
+            json!([[], "debug", chunk.clone()]),
+            json!([["node:1"], chunk.clone()]),
+            json!({"event": "on_chain_start", "run_id": "r"}),
+        ] {
+            let d = sniff_lines(&lines_of(vec![first.clone()]), "x").unwrap();
+            assert_eq!(d.format, Format::LangGraph, "{first}");
+        }
+        let mixed = lines_of(vec![
+            json!(["updates", {"a": 1}]),
+            json!(["debug", chunk.clone()]),
+        ]);
+        assert_eq!(sniff_lines(&mixed, "x").unwrap().format, Format::LangGraph);
+        assert_ne!(
+            sniff_lines(&lines_of(vec![json!(["updates", {"a": 1}])]), "x").map(|d| d.format),
+            Some(Format::LangGraph)
+        );
+
+        let run_data = json!({"resultData": {"runData": {}}});
+        assert_eq!(
+            fmt_of(&json!({"id": "1", "data": run_data.clone()})),
+            Some(Format::N8n)
+        );
+        assert_eq!(fmt_of(&run_data), Some(Format::N8n));
+        assert_eq!(
+            fmt_of(&json!({"data": [{"id": "1", "data": run_data}]})),
+            Some(Format::N8n)
+        );
+        let flatted = json!({"id": "1", "mode": "manual", "workflowData": {}, "data": "[{}]"});
+        assert_eq!(fmt_of(&flatted), Some(Format::N8n));
+        assert_eq!(fmt_of(&json!({"data": flatted})), Some(Format::N8n));
+
+        let node = json!({"node_type": "llm", "node_id": "1", "predecessor_node_id": null});
+        assert_eq!(
+            fmt_of(&json!({"data": [node.clone()]})),
+            Some(Format::DifyNodes)
+        );
+        assert_eq!(fmt_of(&json!([node])), Some(Format::DifyNodes));
+        let message = json!({"conversation_id": "c", "agent_thoughts": []});
+        assert_eq!(
+            fmt_of(&json!({"data": [message.clone()]})),
+            Some(Format::DifyMessages)
+        );
+        assert_eq!(fmt_of(&message), Some(Format::DifyMessages));
     }
 }
