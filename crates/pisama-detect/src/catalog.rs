@@ -38,7 +38,11 @@ impl Params {
 
     pub fn usize(&self, key: &str, fallback: usize) -> usize {
         let v = self.f64(key, fallback as f64);
-        if v.is_finite() && v >= 0.0 { v as usize } else { fallback }
+        if v.is_finite() && v >= 0.0 {
+            v as usize
+        } else {
+            fallback
+        }
     }
 
     pub fn bool(&self, key: &str, fallback: bool) -> bool {
@@ -77,7 +81,11 @@ pub struct Calibration {
 impl Calibration {
     /// The calibrated confidence for a raw score; without points, the raw score itself.
     pub fn apply(&self, raw: f64) -> f64 {
-        let raw = if raw.is_finite() { raw.clamp(0.0, 1.0) } else { 0.0 };
+        let raw = if raw.is_finite() {
+            raw.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let pts = &self.points;
         let Some(first) = pts.first() else { return raw };
         if raw <= first[0] {
@@ -132,23 +140,37 @@ pub struct CatalogError {
 
 /// Parses and checks one catalogue file.
 pub fn parse_meta(file: &str, text: &str) -> Result<DetectorMeta, CatalogError> {
-    let err = |message: String| CatalogError { file: file.to_owned(), message };
+    let err = |message: String| CatalogError {
+        file: file.to_owned(),
+        message,
+    };
     let meta: DetectorMeta = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     if format!("{}.toml", meta.id) != file {
-        return Err(err(format!("id {:?} does not match the file name", meta.id)));
+        return Err(err(format!(
+            "id {:?} does not match the file name",
+            meta.id
+        )));
     }
-    if !meta.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !meta
+        .id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Err(err(format!("id {:?} must be kebab-case ascii", meta.id)));
     }
     for key in meta.params.0.keys() {
         if !meta.param_docs.contains_key(key) {
-            return Err(err(format!("parameter {key:?} has no entry in [param_docs]")));
+            return Err(err(format!(
+                "parameter {key:?} has no entry in [param_docs]"
+            )));
         }
     }
     let mut last = f64::NEG_INFINITY;
     for p in &meta.calibration.points {
         if !(0.0..=1.0).contains(&p[0]) || !(0.0..=1.0).contains(&p[1]) || p[0] < last {
-            return Err(err("calibration points must be in 0..1 and sorted by raw score".to_owned()));
+            return Err(err(
+                "calibration points must be in 0..1 and sorted by raw score".to_owned(),
+            ));
         }
         last = p[0];
     }
@@ -157,7 +179,10 @@ pub fn parse_meta(file: &str, text: &str) -> Result<DetectorMeta, CatalogError> 
 
 /// The embedded catalogue, parsed.
 pub fn builtin() -> Result<Vec<DetectorMeta>, CatalogError> {
-    CATALOGUE.iter().map(|(file, text)| parse_meta(file, text)).collect()
+    CATALOGUE
+        .iter()
+        .map(|(file, text)| parse_meta(file, text))
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,7 +191,10 @@ mod tests {
 
     #[test]
     fn calibration_interpolates_and_clamps() {
-        let c = Calibration { points: vec![[0.0, 0.1], [0.5, 0.3], [1.0, 0.9]], source: None };
+        let c = Calibration {
+            points: vec![[0.0, 0.1], [0.5, 0.3], [1.0, 0.9]],
+            source: None,
+        };
         assert!((c.apply(0.25) - 0.2).abs() < 1e-9);
         assert!((c.apply(0.75) - 0.6).abs() < 1e-9);
         assert!((c.apply(2.0) - 0.9).abs() < 1e-9);

@@ -2,13 +2,13 @@
 //! turns raw hits into findings, and aggregates them into a verdict and an attribution.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use pisama_trace::{util::truncate, Trace};
+use pisama_trace::{Trace, util::truncate};
 
 use crate::catalog::{self, CatalogError, DetectorMeta, Param, Params};
 use crate::detectors;
@@ -44,11 +44,19 @@ pub struct HitEvidence {
 
 impl HitEvidence {
     pub fn new(span: Idx, note: impl Into<String>) -> Self {
-        HitEvidence { span, note: note.into(), quote: None }
+        HitEvidence {
+            span,
+            note: note.into(),
+            quote: None,
+        }
     }
 
     pub fn quoted(span: Idx, note: impl Into<String>, quote: impl Into<String>) -> Self {
-        HitEvidence { span, note: note.into(), quote: Some(quote.into()) }
+        HitEvidence {
+            span,
+            note: note.into(),
+            quote: Some(quote.into()),
+        }
     }
 }
 
@@ -82,9 +90,17 @@ pub enum EngineError {
     #[error("unknown detector {0:?}; `pisama detectors` lists them")]
     UnknownDetector(String),
     #[error("detector {detector:?} has no parameter {param:?}; it has: {known}")]
-    UnknownParam { detector: String, param: String, known: String },
+    UnknownParam {
+        detector: String,
+        param: String,
+        known: String,
+    },
     #[error("parameter {param:?} of detector {detector:?} expects {expected}")]
-    ParamType { detector: String, param: String, expected: &'static str },
+    ParamType {
+        detector: String,
+        param: String,
+        expected: &'static str,
+    },
     #[error("detector {0:?} has a catalogue file but no implementation")]
     Unimplemented(String),
 }
@@ -115,7 +131,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("detectors", &self.ids()).finish()
+        f.debug_struct("Engine")
+            .field("detectors", &self.ids())
+            .finish()
     }
 }
 
@@ -125,15 +143,23 @@ impl Engine {
         let metas = catalog::builtin()?;
         let mut impls: BTreeMap<&'static str, Box<dyn Detector>> =
             detectors::all().into_iter().map(|d| (d.id(), d)).collect();
-        for id in config.only.iter().chain(&config.exclude).chain(config.params.keys()) {
+        for id in config
+            .only
+            .iter()
+            .chain(&config.exclude)
+            .chain(config.params.keys())
+        {
             if !metas.iter().any(|m| &m.id == id) {
                 return Err(EngineError::UnknownDetector(id.clone()));
             }
         }
         let mut detectors = Vec::new();
         for meta in metas {
-            let detector = impls.remove(meta.id.as_str()).ok_or_else(|| EngineError::Unimplemented(meta.id.clone()))?;
-            let selected = (config.only.is_empty() || config.only.contains(&meta.id)) && !config.exclude.contains(&meta.id);
+            let detector = impls
+                .remove(meta.id.as_str())
+                .ok_or_else(|| EngineError::Unimplemented(meta.id.clone()))?;
+            let selected = (config.only.is_empty() || config.only.contains(&meta.id))
+                && !config.exclude.contains(&meta.id);
             if !selected {
                 continue;
             }
@@ -162,7 +188,11 @@ impl Engine {
                     params.0.insert(key.clone(), value.clone());
                 }
             }
-            detectors.push(Loaded { meta, params, detector });
+            detectors.push(Loaded {
+                meta,
+                params,
+                detector,
+            });
         }
         Ok(Engine {
             detectors,
@@ -198,7 +228,10 @@ impl Engine {
                 }
                 let hits = catch_unwind(AssertUnwindSafe(|| d.detector.detect(&view, &d.params)));
                 match hits {
-                    Ok(hits) => Ok(hits.into_iter().map(|h| to_finding(&view, &d.meta, h)).collect()),
+                    Ok(hits) => Ok(hits
+                        .into_iter()
+                        .map(|h| to_finding(&view, &d.meta, h))
+                        .collect()),
                     Err(panic) => Err(Diagnostic {
                         detector: d.meta.id.clone(),
                         message: panic_message(panic.as_ref()),
@@ -221,7 +254,13 @@ impl Engine {
         let score = verdict::score(&findings);
         let verdict = verdict::decide(score, self.fail_threshold, self.pass_threshold);
         let attribution = verdict::attribute(&view, &findings);
-        TraceReport { verdict, score, attribution, findings, diagnostics }
+        TraceReport {
+            verdict,
+            score,
+            attribution,
+            findings,
+            diagnostics,
+        }
     }
 
     /// Runs over many traces in parallel; the reports keep the input order.
@@ -242,7 +281,9 @@ const QUOTE_CHARS: usize = 200;
 
 fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
     let at = hit.at.filter(|&i| i < view.len());
-    let agent = hit.agent.or_else(|| at.and_then(|i| view.span(i).agent.clone()));
+    let agent = hit
+        .agent
+        .or_else(|| at.and_then(|i| view.span(i).agent.clone()));
     let step = hit.step.or_else(|| at.and_then(|i| view.span(i).step));
     let evidence = hit
         .evidence

@@ -18,8 +18,13 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] =
-        [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -62,7 +67,9 @@ impl FromStr for Severity {
         Severity::ALL
             .into_iter()
             .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown severity {s:?}; expected info, low, medium, high or critical"))
+            .ok_or_else(|| {
+                format!("unknown severity {s:?}; expected info, low, medium, high or critical")
+            })
     }
 }
 

@@ -46,7 +46,11 @@ pub fn minhash(shingles: &HashSet<u64>, n: usize) -> Vec<u64> {
     (0..n as u64)
         .map(|seed| {
             let mix = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            shingles.iter().map(|h| (h ^ mix).wrapping_mul(0xff51_afd7_ed55_8ccd)).min().unwrap_or(u64::MAX)
+            shingles
+                .iter()
+                .map(|h| (h ^ mix).wrapping_mul(0xff51_afd7_ed55_8ccd))
+                .min()
+                .unwrap_or(u64::MAX)
         })
         .collect()
 }
@@ -76,7 +80,10 @@ impl TfIdf {
                 *df.entry(w).or_default() += 1;
             }
         }
-        let idf = df.into_iter().map(|(w, d)| (w, ((1 + n) as f64 / (1 + d) as f64).ln() + 1.0)).collect();
+        let idf = df
+            .into_iter()
+            .map(|(w, d)| (w, ((1 + n) as f64 / (1 + d) as f64).ln() + 1.0))
+            .collect();
         TfIdf { idf }
     }
 
@@ -93,10 +100,17 @@ impl TfIdf {
 
     pub fn cosine(a: &HashMap<u32, f64>, b: &HashMap<u32, f64>) -> f64 {
         let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-        let dot: f64 = small.iter().filter_map(|(w, x)| large.get(w).map(|y| x * y)).sum();
+        let dot: f64 = small
+            .iter()
+            .filter_map(|(w, x)| large.get(w).map(|y| x * y))
+            .sum();
         let na: f64 = a.values().map(|x| x * x).sum::<f64>().sqrt();
         let nb: f64 = b.values().map(|x| x * x).sum::<f64>().sqrt();
-        if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na * nb) }
+        if na == 0.0 || nb == 0.0 {
+            0.0
+        } else {
+            dot / (na * nb)
+        }
     }
 }
 
@@ -130,8 +144,14 @@ mod tests {
 
     #[test]
     fn near_duplicates_score_high() {
-        let a = shingles("the flight HAT069 departs at six in the morning from JFK", 2);
-        let b = shingles("the flight HAT069 departs at six in the morning from JFK today", 2);
+        let a = shingles(
+            "the flight HAT069 departs at six in the morning from JFK",
+            2,
+        );
+        let b = shingles(
+            "the flight HAT069 departs at six in the morning from JFK today",
+            2,
+        );
         let c = shingles("completely different words about baking bread at home", 2);
         assert!(jaccard(&a, &b) > 0.7);
         assert!(jaccard(&a, &c) < 0.1);

@@ -63,7 +63,10 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
 
 /// The noisy-OR failure score of a set of findings, in 0..1.
 pub fn score(findings: &[Finding]) -> f64 {
-    let pass: f64 = findings.iter().map(|f| 1.0 - strength(f).clamp(0.0, 1.0)).product();
+    let pass: f64 = findings
+        .iter()
+        .map(|f| 1.0 - strength(f).clamp(0.0, 1.0))
+        .product();
     round3(1.0 - pass)
 }
 
@@ -91,7 +94,9 @@ pub fn attribute(_view: &TraceView<'_>, findings: &[Finding]) -> Option<Attribut
     Some(Attribution {
         agent: best.agent.clone(),
         step: best.step,
-        category: best.mast.map_or_else(|| best.category.clone(), |m| m.code().to_owned()),
+        category: best
+            .mast
+            .map_or_else(|| best.category.clone(), |m| m.code().to_owned()),
         confidence: best.confidence,
         detector: Some(best.detector.clone()),
     })

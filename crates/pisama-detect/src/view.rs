@@ -35,7 +35,9 @@ impl<'t> TraceView<'t> {
                 }
             }
         }
-        let tools = (0..n).filter(|&i| trace.spans[i].kind == SpanKind::Tool).collect();
+        let tools = (0..n)
+            .filter(|&i| trace.spans[i].kind == SpanKind::Tool)
+            .collect();
         TraceView {
             trace,
             children,
@@ -88,7 +90,9 @@ impl<'t> TraceView<'t> {
     /// [`TraceView::text`] lower-cased.
     pub fn lower(&self, i: Idx) -> &str {
         let all = self.lower.get_or_init(|| {
-            (0..self.len()).map(|j| self.text(j).to_lowercase()).collect()
+            (0..self.len())
+                .map(|j| self.text(j).to_lowercase())
+                .collect()
         });
         &all[i]
     }
@@ -119,7 +123,9 @@ impl<'t> TraceView<'t> {
     /// The id of a word in this trace's vocabulary, if it occurs.
     pub fn word_id(&self, word: &str) -> Option<u32> {
         let _ = self.word_table();
-        self.vocabulary.get().and_then(|v| v.get(&word.to_lowercase()).copied())
+        self.vocabulary
+            .get()
+            .and_then(|v| v.get(&word.to_lowercase()).copied())
     }
 
     /// The agent of a span, or `"?"`.
@@ -140,7 +146,8 @@ impl<'t> TraceView<'t> {
 
 /// Lower-case alphanumeric words (with `_`), at least 2 characters.
 pub fn tokenize(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|w| w.len() >= 2)
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| w.len() >= 2)
 }
 
 fn conversation_order(trace: &Trace) -> Vec<Idx> {
@@ -165,8 +172,10 @@ fn conversation_order(trace: &Trace) -> Vec<Idx> {
         .iter()
         .enumerate()
         .filter(|(_, s)| {
-            matches!(s.kind, SpanKind::Llm | SpanKind::Human | SpanKind::Step | SpanKind::Agent)
-                && (s.output.is_some() || s.input.is_some() || s.llm.is_some())
+            matches!(
+                s.kind,
+                SpanKind::Llm | SpanKind::Human | SpanKind::Step | SpanKind::Agent
+            ) && (s.output.is_some() || s.input.is_some() || s.llm.is_some())
         })
         .map(|(i, _)| i)
         .collect()

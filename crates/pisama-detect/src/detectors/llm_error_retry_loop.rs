@@ -16,7 +16,9 @@ impl Detector for LlmErrorRetryLoop {
 
     fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
         let min_failures = params.usize("min_failures", 2).max(2);
-        let llm: Vec<usize> = (0..view.len()).filter(|&i| view.span(i).kind == SpanKind::Llm).collect();
+        let llm: Vec<usize> = (0..view.len())
+            .filter(|&i| view.span(i).kind == SpanKind::Llm)
+            .collect();
         let mut hits = Vec::new();
         let mut i = 0;
         while i < llm.len() {
@@ -37,15 +39,28 @@ impl Detector for LlmErrorRetryLoop {
                     .as_ref()
                     .map_or_else(|| "model call failed".to_owned(), |e| e.message.clone());
                 hits.push(Hit {
-                    score: 1.0 - 0.6f64.powi(run.len() as i32 - 1) * if recovered { 1.0 } else { 0.5 },
-                    severity: Some(if recovered { Severity::Medium } else { Severity::High }),
+                    score: 1.0
+                        - 0.6f64.powi(run.len() as i32 - 1) * if recovered { 1.0 } else { 0.5 },
+                    severity: Some(if recovered {
+                        Severity::Medium
+                    } else {
+                        Severity::High
+                    }),
                     summary: format!(
                         "{} model calls failed in a row ({message}){}",
                         run.len(),
-                        if recovered { "" } else { " and the run never got a successful call again" }
+                        if recovered {
+                            ""
+                        } else {
+                            " and the run never got a successful call again"
+                        }
                     ),
                     at: Some(run[0]),
-                    evidence: run.iter().take(4).map(|&k| HitEvidence::new(k, "failed model call")).collect(),
+                    evidence: run
+                        .iter()
+                        .take(4)
+                        .map(|&k| HitEvidence::new(k, "failed model call"))
+                        .collect(),
                     ..Hit::default()
                 });
             }

@@ -34,15 +34,34 @@ impl Detector for ToolRetryStorm {
                 let failures = run.iter().filter(|&&i| view.failed(i)).count();
                 let extra = (run.len() - min_repeats + 1) as i32;
                 let score = 1.0 - 0.5f64.powi(extra);
-                let severity = if run.len() >= 2 * min_repeats { Severity::High } else { Severity::Medium };
-                let name = first.tool.as_ref().map_or(first.name.as_str(), |t| t.name.as_str());
+                let severity = if run.len() >= 2 * min_repeats {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                let name = first
+                    .tool
+                    .as_ref()
+                    .map_or(first.name.as_str(), |t| t.name.as_str());
                 let mut evidence: Vec<HitEvidence> = run
                     .iter()
                     .take(3)
-                    .map(|&i| HitEvidence::new(i, if view.failed(i) { "failed call" } else { "call" }))
+                    .map(|&i| {
+                        HitEvidence::new(
+                            i,
+                            if view.failed(i) {
+                                "failed call"
+                            } else {
+                                "call"
+                            },
+                        )
+                    })
                     .collect();
                 if run.len() > 3 {
-                    evidence.push(HitEvidence::new(run[run.len() - 1], format!("call {} of {}", run.len(), run.len())));
+                    evidence.push(HitEvidence::new(
+                        run[run.len() - 1],
+                        format!("call {} of {}", run.len(), run.len()),
+                    ));
                 }
                 hits.push(Hit {
                     score,
@@ -67,6 +86,12 @@ impl Detector for ToolRetryStorm {
 fn call_key(span: &pisama_trace::Span) -> (String, String) {
     match &span.tool {
         Some(t) => (t.name.clone(), t.arguments.to_string()),
-        None => (span.name.clone(), span.input.as_ref().map(|p| p.text.clone()).unwrap_or_default()),
+        None => (
+            span.name.clone(),
+            span.input
+                .as_ref()
+                .map(|p| p.text.clone())
+                .unwrap_or_default(),
+        ),
     }
 }

@@ -77,23 +77,40 @@ impl Detector for UnverifiedSuccessClaim {
         let mut hits = Vec::new();
         for &msg in speaking.iter().rev().take(tail) {
             let text = view.text(msg);
-            let Some(caps) = claim_pattern().captures(text) else { continue };
-            let verb = caps.get(1).or_else(|| caps.get(2)).map_or("", |m| m.as_str());
+            let Some(caps) = claim_pattern().captures(text) else {
+                continue;
+            };
+            let verb = caps
+                .get(1)
+                .or_else(|| caps.get(2))
+                .map_or("", |m| m.as_str());
             let stem = stem(verb);
             if stem.len() < 3 {
                 continue;
             }
-            let before: Vec<usize> = view.tools().iter().copied().filter(|&t| t < msg || view.span(t).start_ns <= view.span(msg).start_ns).collect();
+            let before: Vec<usize> = view
+                .tools()
+                .iter()
+                .copied()
+                .filter(|&t| t < msg || view.span(t).start_ns <= view.span(msg).start_ns)
+                .collect();
             let matching: Vec<usize> = before
                 .iter()
                 .copied()
                 .filter(|&t| {
                     let s = view.span(t);
-                    let name = s.tool.as_ref().map_or(s.name.as_str(), |t| t.name.as_str()).to_ascii_lowercase();
+                    let name = s
+                        .tool
+                        .as_ref()
+                        .map_or(s.name.as_str(), |t| t.name.as_str())
+                        .to_ascii_lowercase();
                     name.contains(&stem)
                 })
                 .collect();
-            let quote = caps.get(0).map(|m| m.as_str().to_owned()).unwrap_or_default();
+            let quote = caps
+                .get(0)
+                .map(|m| m.as_str().to_owned())
+                .unwrap_or_default();
             match matching.last() {
                 Some(&last) if view.failed(last) => hits.push(Hit {
                     score: 0.9,
@@ -124,7 +141,9 @@ impl Detector for UnverifiedSuccessClaim {
 
 fn tool_name(view: &TraceView<'_>, i: usize) -> String {
     let s = view.span(i);
-    s.tool.as_ref().map_or_else(|| s.name.clone(), |t| t.name.clone())
+    s.tool
+        .as_ref()
+        .map_or_else(|| s.name.clone(), |t| t.name.clone())
 }
 
 #[cfg(test)]
