@@ -36,6 +36,7 @@
 //! - **`step`** is the 0-based index of the line among the parsed lines of its own file (the
 //!   main file, or the side-chain file for sub-agent spans); a grouped `Llm` span takes the
 //!   index of its first line.
+//! - **Cost.** Only 1.x lines (`costUSD`) and the stream-json `result` line report cost.
 //! - **Stream-json.** `system/init` gives the session id, model and version; the final
 //!   `result` line gives the trace's reported cost (`total_cost_usd`), the final answer, and
 //!   the session's aggregate usage (kept on the root span as `Subtree`).
@@ -67,7 +68,7 @@ const SESSION_KEYS: [&str; 6] = [
     "entrypoint",
 ];
 /// Keys mapped explicitly; everything else on a line goes to span attributes.
-const MAPPED_KEYS: [&str; 18] = [
+const MAPPED_KEYS: [&str; 19] = [
     "type",
     "uuid",
     "parentUuid",
@@ -86,6 +87,7 @@ const MAPPED_KEYS: [&str; 18] = [
     "level",
     "subtype",
     "error",
+    "costUSD",
 ];
 
 pub(crate) fn parse(input: &Input) -> AdapterResult {
@@ -1044,6 +1046,16 @@ impl Session<'_> {
         let usage = msg.get("usage").and_then(anthropic_usage);
         let extra_usage = msg.get("usage").map(usage_extras).unwrap_or_default();
         let stop = get_str(msg, &["stop_reason"]).map(str::to_owned);
+        // Claude Code 1.x wrote the cost of each response on its line.
+        let reported_cost = obj
+            .get("costUSD")
+            .and_then(as_f64)
+            .filter(|c| c.is_finite())
+            .map(|amount| Cost {
+                amount,
+                currency: "USD".to_owned(),
+                source: CostSource::Reported,
+            });
         let span = self.b.span_mut(idx);
         if let Some(llm) = &mut span.llm {
             if llm.output_messages.is_empty() {
@@ -1078,6 +1090,9 @@ impl Session<'_> {
             .unwrap_or_default();
         if !text.is_empty() {
             span.output = Some(Payload::text(text.clone()));
+        }
+        if reported_cost.is_some() {
+            span.cost = reported_cost;
         }
         if api_error || error_kind.is_some() {
             span.status = Status::Error;
@@ -1817,7 +1832,7 @@ fn unmapped(obj: &Map<String, Value>) -> std::collections::BTreeMap<String, Valu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::load::{InputOutcome, LoadOptions, Loader};
     use crate::model::{CostSource, Format, HandoffMode, SpanKind, Status, Trace, UsageScope};
     use crate::testing::{fixture, fixtures_dir, inline};
@@ -2086,6 +2101,25 @@ mod tests {
     }
 
     #[test]
+    fn version_1_cost_is_reported() {
+        let text = [
+            line(&user("u1", None, "hi")),
+            line(&serde_json::json!({"type": "assistant", "sessionId": "s1", "uuid": "a1", "parentUuid": "u1",
+                "timestamp": "2026-03-01T10:00:05Z", "costUSD": 0.0123, "durationMs": 2100,
+                "message": {"id": "m1", "model": "claude-3-7-sonnet-20250219", "role": "assistant",
+                    "content": [{"type": "text", "text": "hello"}],
+                    "usage": {"input_tokens": 10, "output_tokens": 3}}})),
+        ]
+        .join("\n");
+        let (_, traces) = inline("s1.jsonl", &text);
+        let t = &traces[0].trace;
+        let cost = t.cost.as_ref().unwrap();
+        assert_eq!((cost.amount, cost.source), (0.0123, CostSource::Reported));
+        let llm = t.spans_of(SpanKind::Llm).next().unwrap();
+        assert_eq!(llm.attributes.get("durationMs"), Some(&2100.into()));
+    }
+
+    #[test]
     fn api_error_message_fails_the_model_call() {
         let text = [
             line(&user("u1", None, "deploy it")),
@@ -2192,5 +2226,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no user, assistant or system lines"), "{err}");
+    }
+
+    /// Variants of a JSONL text: each line deleted, and each field of each line (and of its
+    /// `message`/`payload`/`data`/`item` object) replaced by a value of the wrong type.
+    pub(crate) fn mutated_variants(text: &str) -> Vec<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let wrong = [
+            serde_json::Value::Null,
+            7.into(),
+            "x".into(),
+            serde_json::json!([1]),
+            serde_json::json!({"k": 1}),
+        ];
+        let mut out = Vec::new();
+        for (i, raw) in lines.iter().enumerate() {
+            let with = |replacement: &str| {
+                let mut copy = lines.clone();
+                copy[i] = replacement;
+                copy.join("\n")
+            };
+            out.push(with("{}"));
+            let Ok(serde_json::Value::Object(obj)) = serde_json::from_str::<serde_json::Value>(raw)
+            else {
+                continue;
+            };
+            for key in obj.keys() {
+                for w in &wrong {
+                    let mut m = obj.clone();
+                    m.insert(key.clone(), w.clone());
+                    out.push(with(&serde_json::Value::Object(m).to_string()));
+                }
+            }
+            for outer in ["message", "payload", "data", "item"] {
+                let Some(serde_json::Value::Object(inner)) = obj.get(outer) else {
+                    continue;
+                };
+                for key in inner.keys() {
+                    for w in &wrong {
+                        let mut m = obj.clone();
+                        let mut changed = inner.clone();
+                        changed.insert(key.clone(), w.clone());
+                        m.insert(outer.to_owned(), serde_json::Value::Object(changed));
+                        out.push(with(&serde_json::Value::Object(m).to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every variant either loads or fails with an error; none panics.
+    pub(crate) fn assert_no_panics(fixture_rel: &str, name: &str) {
+        let text = std::fs::read_to_string(fixtures_dir().join(fixture_rel)).unwrap();
+        for (n, variant) in mutated_variants(&text).into_iter().enumerate() {
+            let result = std::panic::catch_unwind(|| {
+                let _ = crate::load::load_bytes(name, variant.as_bytes(), &LoadOptions::default());
+            });
+            assert!(
+                result.is_ok(),
+                "variant {n} of {fixture_rel} panicked:\n{variant}"
+            );
+        }
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic() {
+        assert_no_panics(SESSION, "s.jsonl");
+        assert_no_panics(SIDE_CHAIN, "agent-x.jsonl");
+        assert_no_panics("claude-code/headless-review.stream.jsonl", "h.jsonl");
     }
 }

@@ -2288,4 +2288,11 @@ mod tests {
             .to_string();
         assert!(err.contains("no rollout lines"), "{err}");
     }
+
+    #[test]
+    fn mutated_fixtures_never_panic() {
+        use crate::adapters::claude_code::tests::assert_no_panics;
+        assert_no_panics(ROLLOUT, "r.jsonl");
+        assert_no_panics("codex/exec-ledger-fix.jsonl", "x.jsonl");
+    }
 }

@@ -401,7 +401,27 @@ impl Transcript {
         span
     }
 
-    fn push_entry_span(&mut self, e: &Entry, span: Span) -> usize {
+    fn push_entry_span(&mut self, e: &Entry, mut span: Span) -> usize {
+        if get_str(&e.value, &["type"]) == Some("message") && span.id == e.id {
+            // Fields with no canonical slot, on the entry and on its message.
+            let msg = e.value.get("message").unwrap_or(&Value::Null);
+            for (k, v) in unmapped_message(msg) {
+                span.attributes.entry(k).or_insert(v);
+            }
+            if let Value::Object(o) = &e.value {
+                for (k, v) in o {
+                    if !matches!(
+                        k.as_str(),
+                        "type" | "id" | "parentId" | "timestamp" | "message"
+                    ) && !v.is_null()
+                    {
+                        span.attributes
+                            .entry(k.clone())
+                            .or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
         let parent = self.container(e);
         let idx = self.b.push_child(parent, span);
         self.span_of_entry.insert(e.id.clone(), idx);
@@ -1189,15 +1209,31 @@ fn unmapped(v: &Value) -> BTreeMap<String, Value> {
     out
 }
 
+/// Message fields mapped elsewhere (content, usage, model, tool ids, errors).
+const MAPPED_MESSAGE_KEYS: [&str; 16] = [
+    "role",
+    "content",
+    "timestamp",
+    "command",
+    "output",
+    "summary",
+    "usage",
+    "model",
+    "provider",
+    "api",
+    "stopReason",
+    "errorMessage",
+    "toolCallId",
+    "toolName",
+    "details",
+    "isError",
+];
+
 fn unmapped_message(msg: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     if let Value::Object(o) = msg {
         for (k, x) in o {
-            if !matches!(
-                k.as_str(),
-                "role" | "content" | "timestamp" | "command" | "output" | "summary"
-            ) && !x.is_null()
-            {
+            if !MAPPED_MESSAGE_KEYS.contains(&k.as_str()) && !x.is_null() {
                 flatten_into(k, x, &mut out);
             }
         }
@@ -1827,6 +1863,8 @@ mod tests {
             .iter()
             .find(|s| s.name == "bash" && s.id != "c1")
             .unwrap();
+        assert_eq!(bash.attributes.get("truncated"), Some(&Value::Bool(false)));
+        assert_eq!(bash.attributes.get("exitCode"), Some(&json!(2)));
         assert_eq!(bash.status, Status::Error);
         assert_eq!(
             bash.error.as_ref().unwrap().kind.as_deref(),
@@ -1880,5 +1918,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("traceSchema"), "{err}");
+    }
+
+    #[test]
+    fn mutated_fixtures_never_panic() {
+        use crate::adapters::claude_code::tests::assert_no_panics;
+        assert_no_panics(SESSION, "s.jsonl");
+        assert_no_panics("openclaw-trajectory/events.jsonl", "e.jsonl");
     }
 }
