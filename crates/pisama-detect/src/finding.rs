@@ -48,6 +48,7 @@ impl Severity {
     }
 
     /// One step up or down, saturating.
+    #[must_use]
     pub fn shifted(self, steps: i32) -> Severity {
         let i = Severity::ALL.iter().position(|s| *s == self).unwrap_or(0) as i32 + steps;
         Severity::ALL[i.clamp(0, 4) as usize]

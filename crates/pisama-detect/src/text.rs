@@ -1,4 +1,4 @@
-//! Text helpers for T2 detectors: shingles and MinHash similarity, TF-IDF, claim and number
+//! Text helpers for T2 detectors: shingles and `MinHash` similarity, TF-IDF, claim and number
 //! extraction. All deterministic and linear in the text length.
 
 use std::collections::{HashMap, HashSet};
@@ -40,7 +40,7 @@ pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     inter as f64 / (a.len() + b.len() - inter) as f64
 }
 
-/// A MinHash signature: `n` minimum hashes under `n` fixed seeds. Signatures compare in O(n)
+/// A `MinHash` signature: `n` minimum hashes under `n` fixed seeds. Signatures compare in O(n)
 /// whatever the text length, which keeps near-duplicate search linear.
 pub fn minhash(shingles: &HashSet<u64>, n: usize) -> Vec<u64> {
     (0..n as u64)
@@ -55,7 +55,7 @@ pub fn minhash(shingles: &HashSet<u64>, n: usize) -> Vec<u64> {
         .collect()
 }
 
-/// Estimated Jaccard similarity from two MinHash signatures of equal length.
+/// Estimated Jaccard similarity from two `MinHash` signatures of equal length.
 pub fn minhash_similarity(a: &[u64], b: &[u64]) -> f64 {
     if a.is_empty() || a.len() != b.len() {
         return 0.0;
@@ -120,10 +120,10 @@ pub fn numbers(text: &str) -> Vec<f64> {
     let mut cur = String::new();
     let flush = |cur: &mut String, out: &mut Vec<f64>| {
         let t = cur.trim_end_matches(['.', ',']).replace(',', "");
-        if !t.is_empty() {
-            if let Ok(v) = t.parse::<f64>() {
-                out.push(v);
-            }
+        if !t.is_empty()
+            && let Ok(v) = t.parse::<f64>()
+        {
+            out.push(v);
         }
         cur.clear();
     };

@@ -29,10 +29,10 @@ impl<'t> TraceView<'t> {
         let n = trace.spans.len();
         let mut children = vec![Vec::new(); n];
         for (i, s) in trace.spans.iter().enumerate() {
-            if let Some(p) = s.parent {
-                if let Some(list) = children.get_mut(p as usize) {
-                    list.push(i);
-                }
+            if let Some(p) = s.parent
+                && let Some(list) = children.get_mut(p as usize)
+            {
+                list.push(i);
             }
         }
         let tools = (0..n)
@@ -156,12 +156,11 @@ fn conversation_order(trace: &Trace) -> Vec<Idx> {
         let mut first_of_step: Vec<(u32, Idx)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (i, s) in trace.spans.iter().enumerate() {
-            if let Some(step) = s.step {
-                if s.kind != SpanKind::Tool || !is_merged_tool(s) {
-                    if seen.insert(step) {
-                        first_of_step.push((step, i));
-                    }
-                }
+            if let Some(step) = s.step
+                && (s.kind != SpanKind::Tool || !is_merged_tool(s))
+                && seen.insert(step)
+            {
+                first_of_step.push((step, i));
             }
         }
         first_of_step.sort_unstable();

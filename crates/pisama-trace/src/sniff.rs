@@ -362,21 +362,39 @@ pub(crate) fn sniff_lines(lines: &[JsonLine], file_name: &str) -> Option<Detecti
     }
     // 7, relaxed: newer Codex builds add envelope types; line 1 `session_meta` still names it.
     if first_obj.is_some_and(|o| {
-        o.get("type").and_then(Value::as_str) == Some("session_meta") && o.get("payload").is_some_and(Value::is_object)
+        o.get("type").and_then(Value::as_str) == Some("session_meta")
+            && o.get("payload").is_some_and(Value::is_object)
     }) {
-        return Some(det(Format::Codex, Framing::Whole, "rollout starting with session_meta"));
+        return Some(det(
+            Format::Codex,
+            Framing::Whole,
+            "rollout starting with session_meta",
+        ));
     }
     // 7, early 2025 rollouts: a bare `{id, timestamp, instructions}` line, then unwrapped items.
     if first_obj.is_some_and(|o| {
-        !o.contains_key("type") && o.contains_key("id") && o.contains_key("timestamp") && o.contains_key("instructions")
+        !o.contains_key("type")
+            && o.contains_key("id")
+            && o.contains_key("timestamp")
+            && o.contains_key("instructions")
     }) && objs.iter().skip(1).any(|o| {
         o.contains_key("record_type")
             || matches!(
                 o.get("type").and_then(Value::as_str),
-                Some("message" | "reasoning" | "function_call" | "function_call_output" | "local_shell_call")
+                Some(
+                    "message"
+                        | "reasoning"
+                        | "function_call"
+                        | "function_call_output"
+                        | "local_shell_call"
+                )
             )
     }) {
-        return Some(det(Format::Codex, Framing::Whole, "early rollout: {id, timestamp, instructions} + items"));
+        return Some(det(
+            Format::Codex,
+            Framing::Whole,
+            "early rollout: {id, timestamp, instructions} + items",
+        ));
     }
     // 8. Headless stream-json (Claude Code -p, Cursor) and codex exec --json.
     if let Some(o) = first_obj {

@@ -81,7 +81,7 @@ impl Detector for ToolRetryStorm {
     }
 }
 
-/// Tool name plus canonical arguments (object keys are already ordered by serde_json's
+/// Tool name plus canonical arguments (object keys are already ordered by `serde_json`'s
 /// `preserve_order` as written; compact rendering compares equal for equal calls).
 fn call_key(span: &pisama_trace::Span) -> (String, String) {
     match &span.tool {

@@ -1972,7 +1972,7 @@ mod hostile_mutations {
                 record: None,
             };
             // Either result is fine; a panic fails the test.
-            let _ = parse(format, &input);
+            let _ = parse(format, input);
         }
     }
 
