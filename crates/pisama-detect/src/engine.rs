@@ -317,7 +317,7 @@ fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
         agent,
         step,
         evidence,
-        remediation: meta.remediation.trim().to_owned(),
+        remediation: collapse_whitespace(&meta.remediation),
         merged: Vec::new(),
     }
 }

@@ -329,7 +329,6 @@ fn roll_up(trace: &mut Trace) {
     let mut total_cost = 0.0f64;
     let mut any_cost = false;
     let mut all_reported = true;
-    let mut currency: Option<String> = None;
     for span in &mut trace.spans {
         let Some(u) = &span.usage else { continue };
         if span.usage_scope != UsageScope::SelfOnly {
@@ -349,6 +348,9 @@ fn roll_up(trace: &mut Trace) {
             }
         }
     }
+    // Costs are summed per currency; a trace priced in several currencies gets no single
+    // total (adding RMB to USD would be a made-up number) and says so.
+    let mut currencies: Vec<String> = Vec::new();
     for span in &trace.spans {
         if span.usage_scope != UsageScope::SelfOnly {
             continue;
@@ -357,13 +359,19 @@ fn roll_up(trace: &mut Trace) {
             any_cost = true;
             total_cost += c.amount;
             all_reported &= c.source == CostSource::Reported;
-            match &currency {
-                None => currency = Some(c.currency.clone()),
-                Some(cur) if cur != &c.currency => all_reported = false,
-                Some(_) => {}
+            if !currencies.contains(&c.currency) {
+                currencies.push(c.currency.clone());
             }
         }
     }
+    if currencies.len() > 1 {
+        any_cost = false;
+        trace.warnings.push(format!(
+            "costs are in several currencies ({}); no total is given",
+            currencies.join(", ")
+        ));
+    }
+    let currency = currencies.pop();
     if !usage.is_empty() && trace.usage.is_empty() {
         trace.usage = usage;
     }

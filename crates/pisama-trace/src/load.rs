@@ -704,14 +704,25 @@ impl Run<'_, '_> {
                 Err(e) => {
                     let (lines, warnings) = split_lines(&text);
                     let multi_line = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
-                    if multi_line
-                        && !lines.is_empty()
-                        && lines
-                            .iter()
-                            .all(|l| l.value.is_object() || l.value.is_array())
-                    {
+                    let containers = lines
+                        .iter()
+                        .filter(|l| l.value.is_object() || l.value.is_array())
+                        .count();
+                    if multi_line && containers > 0 {
                         self.summary.warnings.extend(warnings);
-                        return self.json_lines(lines, &text);
+                        // Bare scalars (`42`, `"x"`) cannot be trace records: report, skip.
+                        let mut kept = Vec::with_capacity(containers);
+                        for l in lines {
+                            if l.value.is_object() || l.value.is_array() {
+                                kept.push(l);
+                            } else {
+                                self.warn(format!(
+                                    "line {}: skipped, a bare JSON value is not a trace record",
+                                    l.line
+                                ));
+                            }
+                        }
+                        return self.json_lines(kept, &text);
                     }
                     // Pretty-printed objects one after another (the OTel Python console
                     // exporter writes this): read them as a stream of records.

@@ -24,37 +24,28 @@ fn claim_pattern() -> &'static Regex {
     })
 }
 
-/// The stem a tool name would contain for a claimed verb: `cancelled` → `cancel`.
-fn stem(verb: &str) -> String {
-    let v = verb.to_ascii_lowercase();
-    let stem = match v.as_str() {
-        "cancelled" | "canceled" => "cancel",
-        "booked" => "book",
-        "updated" => "updat",
-        "changed" => "chang",
-        "modified" => "modif",
-        "refunded" => "refund",
-        "sent" => "send",
-        "created" => "creat",
-        "deleted" => "delet",
-        "removed" => "remov",
-        "scheduled" => "schedul",
-        "processed" => "process",
-        "submitted" => "submit",
-        "reset" => "reset",
-        "transferred" => "transfer",
-        "upgraded" => "upgrad",
-        "downgraded" => "downgrad",
-        "added" => "add",
-        "saved" => "sav",
-        "deployed" => "deploy",
-        "placed" => "plac",
-        "issued" => "issu",
-        "exchanged" => "exchang",
-        "returned" => "return",
-        other => other.trim_end_matches("ed"),
-    };
-    stem.to_owned()
+/// Stems a tool name would contain for a claimed verb: `changed` → `chang`, `updat`, `modif`,
+/// `edit` (agents say "changed" for an `update_*` call).
+fn stems(verb: &str) -> &'static [&'static str] {
+    match verb.to_ascii_lowercase().as_str() {
+        "cancelled" | "canceled" => &["cancel"],
+        "booked" | "placed" | "created" | "scheduled" => {
+            &["book", "reserv", "creat", "plac", "schedul", "order"]
+        }
+        "updated" | "changed" | "modified" | "upgraded" | "downgraded" | "exchanged" | "reset" => {
+            &[
+                "updat", "chang", "modif", "edit", "upgrad", "downgrad", "exchang", "reset", "set_",
+            ]
+        }
+        "refunded" | "returned" => &["refund", "return"],
+        "sent" | "submitted" | "issued" => &["send", "submit", "issu", "post", "email", "notif"],
+        "deleted" | "removed" => &["delet", "remov"],
+        "processed" => &["process"],
+        "transferred" => &["transfer"],
+        "added" | "saved" => &["add", "sav", "writ", "insert", "creat"],
+        "deployed" => &["deploy"],
+        _ => &[],
+    }
 }
 
 impl Detector for UnverifiedSuccessClaim {
@@ -84,8 +75,8 @@ impl Detector for UnverifiedSuccessClaim {
                 .get(1)
                 .or_else(|| caps.get(2))
                 .map_or("", |m| m.as_str());
-            let stem = stem(verb);
-            if stem.len() < 3 {
+            let stems = stems(verb);
+            if stems.is_empty() {
                 continue;
             }
             let before: Vec<usize> = view
@@ -104,7 +95,7 @@ impl Detector for UnverifiedSuccessClaim {
                         .as_ref()
                         .map_or(s.name.as_str(), |t| t.name.as_str())
                         .to_ascii_lowercase();
-                    name.contains(&stem)
+                    stems.iter().any(|st| name.contains(st))
                 })
                 .collect();
             let quote = caps
@@ -151,11 +142,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stems() {
-        assert_eq!(stem("cancelled"), "cancel");
-        assert_eq!(stem("canceled"), "cancel");
-        assert_eq!(stem("updated"), "updat");
-        assert_eq!(stem("booked"), "book");
-        assert_eq!(stem("sent"), "send");
+    fn every_claimed_verb_has_stems() {
+        for verb in [
+            "cancelled",
+            "canceled",
+            "changed",
+            "updated",
+            "sent",
+            "booked",
+            "refunded",
+        ] {
+            assert!(!stems(verb).is_empty(), "{verb}");
+        }
+        assert!(stems("changed").contains(&"updat"));
     }
 }
