@@ -43,8 +43,94 @@ per line). Every output reads back with `pisama inspect`.\n\nExamples:\n  pisama
 session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama -o all.jsonl"
     )]
     Convert(ConvertArgs),
+    /// Find what went wrong: run the detectors over traces and report verdicts and findings
+    #[command(
+        after_help = "Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or input error, 3 internal error.\n\nConfiguration: flags > environment (PISAMA_FAIL_ON, PISAMA_MIN_SEVERITY) > pisama.toml (this folder, then the user config folder) > detector defaults.\n\nExamples:\n  pisama detect run.json\n  pisama detect traces/ --format sarif > pisama.sarif\n  pisama detect traces/ --format junit --fail-on medium > report.xml\n  cat many.jsonl | pisama detect - --format jsonl\n  pisama detect run.json --detectors tool-retry-storm,unverified-success-claim"
+    )]
+    Detect(DetectArgs),
+    /// List the detectors: id, tier, severity, MAST mode, title
+    Detectors(DetectorsArgs),
+    /// Explain one detector: what it catches, why it matters, how to fix it, its parameters
+    Explain(ExplainArgs),
     /// List the trace formats pisama reads, with the names --input-format accepts
     Formats(FormatsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DetectFormat {
+    /// Readable report, grouped by trace
+    Text,
+    /// One JSON document with every trace (schema: docs/detect.schema.json)
+    Json,
+    /// One JSON object per trace per line (same trace objects as json), streamed
+    Jsonl,
+    /// SARIF 2.1.0 for GitHub code scanning and other static-analysis viewers
+    Sarif,
+    /// JUnit XML: one test case per trace, failing when its verdict is fail
+    Junit,
+    /// Markdown, for pull-request comments and CI summaries
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DetectArgs {
+    #[command(flatten)]
+    pub(crate) input: InputArgs,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = DetectFormat::Text)]
+    pub(crate) format: DetectFormat,
+
+    /// Exit 1 when a finding at or above this severity is found [default: high]
+    #[arg(long, value_enum, env = "PISAMA_FAIL_ON")]
+    pub(crate) fail_on: Option<FailOn>,
+
+    /// Show only findings at or above this severity (does not change the exit code) [default: low]
+    #[arg(long, value_name = "SEVERITY", env = "PISAMA_MIN_SEVERITY")]
+    pub(crate) min_severity: Option<String>,
+
+    /// Run only these detectors (comma-separated ids)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub(crate) detectors: Vec<String>,
+
+    /// Do not run these detectors (comma-separated ids)
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub(crate) exclude: Vec<String>,
+
+    /// Configuration file (default: ./pisama.toml, then the user config folder's pisama/pisama.toml)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Worker threads (default: all cores)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DetectorsArgs {
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExplainArgs {
+    /// Detector id (see `pisama detectors`)
+    pub(crate) id: String,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
 }
 
 #[derive(Debug, Args)]

@@ -5,9 +5,12 @@
 //! error, 3 internal error. A closed stdout (`pisama inspect ... | head`) is a success.
 
 mod args;
+mod config;
 mod convert;
+mod detect;
 mod inspect;
 mod output;
+mod report;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -25,10 +28,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     Ok = 0,
-    #[allow(
-        dead_code,
-        reason = "returned by `pisama detect`, which lands with the detection engine"
-    )]
     Findings = 1,
     Input = 2,
     Internal = 3,
@@ -79,6 +78,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Convert(a) => convert::run(&a),
+        Command::Detect(a) => detect::run(&a),
+        Command::Detectors(a) => detect::list(&a),
+        Command::Explain(a) => detect::explain(&a),
         Command::Formats(a) => inspect::formats(&a),
     };
     match result {

@@ -300,6 +300,8 @@ fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
                 step: span.step,
                 agent: span.agent.clone(),
                 quote: quote.map(|q| truncate(&collapse_whitespace(&q), QUOTE_CHARS)),
+                line: span.source.line,
+                pointer: span.source.pointer.clone(),
                 note: e.note,
             }
         })

@@ -208,6 +208,12 @@ pub struct Evidence {
     /// At most a couple of hundred characters from the span.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quote: Option<String>,
+    /// 1-based line of the span in its source file, when the source is line-oriented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// JSON Pointer of the span in its source document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
     /// What this piece shows.
     pub note: String,
 }

@@ -1190,7 +1190,10 @@ mod fixture_tests {
                 .starts_with("You need a short-term visa")
         );
         // RMB and USD prices are not added together.
-        assert_eq!(t.warnings, ["costs are in several currencies (RMB, USD); no total is given"]);
+        assert_eq!(
+            t.warnings,
+            ["costs are in several currencies (RMB, USD); no total is given"]
+        );
         assert!(t.cost.is_none());
         let agents: Vec<&str> = t.agents.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(agents, ["Visa Agent", "Booking Agent"]);

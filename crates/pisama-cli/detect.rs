@@ -1,0 +1,311 @@
+//! `pisama detect`, `pisama detectors`, `pisama explain`.
+//!
+//! Traces are detected as they are read, in batches run in parallel, and results are written
+//! in input order. JSON Lines output is streamed, so memory stays bounded on large inputs.
+
+#![allow(clippy::print_stdout, reason = "command output goes to stdout")]
+
+use std::io::{self, IsTerminal, Write};
+use std::str::FromStr;
+
+use pisama_detect::{Engine, EngineConfig, Severity};
+use pisama_trace::LoadedTrace;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::args::{DetectArgs, DetectFormat, DetectorsArgs, ExplainArgs, FailOn, ReportFormat};
+use crate::config::{self, Config};
+use crate::output;
+use crate::report::{self, TraceResult};
+use crate::{Exit, Failure};
+
+/// Traces detected together; large enough to keep both cores busy, small enough to stream.
+const BATCH: usize = 64;
+
+pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
+    let config = config::load(args.config.as_deref())?;
+    let fail_on = resolve_fail_on(args.fail_on, &config)?;
+    let min_severity = resolve_min_severity(args.min_severity.as_deref(), &config)?;
+    let engine = build_engine(args, &config)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Failure::from(anyhow::anyhow!("thread pool: {e}")))?;
+
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let progress = progress_bar();
+    let mut results: Vec<TraceResult> = Vec::new();
+    let mut pending: Vec<LoadedTrace> = Vec::new();
+    let mut worst: Option<Severity> = None;
+    let mut write_error: Option<io::Error> = None;
+    let streaming = args.format == DetectFormat::Jsonl;
+
+    let mut flush =
+        |pending: &mut Vec<LoadedTrace>, results: &mut Vec<TraceResult>, out: &mut dyn Write| {
+            let batch = std::mem::take(pending);
+            let done: Vec<TraceResult> = pool.install(|| {
+                batch
+                    .into_par_iter()
+                    .map(|t| TraceResult::new(&t, engine.run(&t.trace)))
+                    .collect()
+            });
+            if let Some(p) = &progress {
+                p.inc(done.len() as u64);
+            }
+            for mut r in done {
+                if let Some(top) = r.report.findings.iter().map(|f| f.severity).max() {
+                    worst = worst.max(Some(top));
+                }
+                r.report.findings.retain(|f| f.severity >= min_severity);
+                if streaming {
+                    if write_error.is_none()
+                        && let Err(e) = report::write_jsonl(out, &r)
+                    {
+                        write_error = Some(e);
+                    }
+                } else {
+                    results.push(r);
+                }
+            }
+        };
+
+    let load = output::load_inputs(&args.input, &mut |t| {
+        pending.push(t);
+        if pending.len() >= BATCH {
+            flush(&mut pending, &mut results, &mut out);
+        }
+    })?;
+    flush(&mut pending, &mut results, &mut out);
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    if let Some(e) = write_error {
+        return Err(Failure::from(e));
+    }
+    for (path, reason) in &load.skipped {
+        output::warning_line(&format!("skipped {path}: {reason}"));
+    }
+    let errors: Vec<String> = load.failed.iter().map(ToString::to_string).collect();
+    match args.format {
+        DetectFormat::Jsonl => {}
+        DetectFormat::Text => report::write_text(&mut out, &results, &load.files)?,
+        DetectFormat::Json => report::write_json(&mut out, &results, &errors, engine.ids().len())?,
+        DetectFormat::Sarif => report::write_sarif(&mut out, &results, &engine)?,
+        DetectFormat::Junit => report::write_junit(&mut out, &results, &errors)?,
+        DetectFormat::Markdown => report::write_markdown(&mut out, &results)?,
+    }
+    out.flush()?;
+    drop(out);
+    for e in &errors {
+        output::error_line(e);
+    }
+    if !errors.is_empty() {
+        return Ok(Exit::Input);
+    }
+    let failing = match fail_on {
+        None => false,
+        Some(threshold) => worst.is_some_and(|w| w >= threshold),
+    };
+    Ok(if failing { Exit::Findings } else { Exit::Ok })
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} traces checked ({per_sec}) {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+fn build_engine(args: &DetectArgs, config: &Config) -> Result<Engine, Failure> {
+    let only = if args.detectors.is_empty() {
+        config.detect.detectors.clone()
+    } else {
+        args.detectors.clone()
+    };
+    let mut exclude = config.detect.exclude.clone();
+    exclude.extend(args.exclude.iter().cloned());
+    let engine_config = EngineConfig {
+        only: only
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        exclude: exclude
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        params: config.detectors.clone(),
+        fail_threshold: config.detect.fail_threshold,
+        pass_threshold: config.detect.pass_threshold,
+    };
+    Engine::new(&engine_config).map_err(|e| {
+        let origin = config
+            .path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        Failure::input(format!("{origin}{e}"))
+    })
+}
+
+fn resolve_fail_on(flag: Option<FailOn>, config: &Config) -> Result<Option<Severity>, Failure> {
+    let name = match flag {
+        Some(FailOn::Never) => return Ok(None),
+        Some(f) => format!("{f:?}").to_ascii_lowercase(),
+        None => config
+            .detect
+            .fail_on
+            .clone()
+            .unwrap_or_else(|| "high".to_owned()),
+    };
+    if name.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    Severity::from_str(&name)
+        .map(Some)
+        .map_err(|e| Failure::input(format!("fail_on: {e}")))
+}
+
+fn resolve_min_severity(flag: Option<&str>, config: &Config) -> Result<Severity, Failure> {
+    let name = flag
+        .map(str::to_owned)
+        .or_else(|| config.detect.min_severity.clone())
+        .unwrap_or_else(|| "low".to_owned());
+    Severity::from_str(&name).map_err(|e| Failure::input(format!("--min-severity: {e}")))
+}
+
+pub(crate) fn list(args: &DetectorsArgs) -> Result<Exit, Failure> {
+    let engine =
+        Engine::new(&EngineConfig::default()).map_err(|e| Failure::from(anyhow::anyhow!("{e}")))?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            let list: Vec<_> = engine.metas().collect();
+            serde_json::to_writer_pretty(&mut out, &json!({ "detectors": list }))
+                .map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => {
+            writeln!(
+                out,
+                "{:<30} {:<4} {:<9} {:<7} title",
+                "id", "tier", "severity", "MAST"
+            )?;
+            for m in engine.metas() {
+                writeln!(
+                    out,
+                    "{:<30} {:<4} {:<9} {:<7} {}",
+                    m.id,
+                    m.tier.to_string(),
+                    m.severity.name(),
+                    m.mast.map_or("-", |x| x.code()),
+                    m.title
+                )?;
+            }
+            writeln!(
+                out,
+                "\n{} detectors. `pisama explain ID` tells more about one.",
+                engine.ids().len()
+            )?;
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+pub(crate) fn explain(args: &ExplainArgs) -> Result<Exit, Failure> {
+    let engine =
+        Engine::new(&EngineConfig::default()).map_err(|e| Failure::from(anyhow::anyhow!("{e}")))?;
+    let Some(meta) = engine.metas().find(|m| m.id == args.id) else {
+        let ids = engine.ids();
+        let close: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| id.contains(args.id.as_str()) || args.id.contains(id))
+            .collect();
+        let hint = if close.is_empty() {
+            String::new()
+        } else {
+            format!("; did you mean {}?", close.join(", "))
+        };
+        return Err(Failure::input(format!(
+            "unknown detector {:?}{hint} (`pisama detectors` lists them)",
+            args.id
+        )));
+    };
+    let mut out = io::stdout().lock();
+    match args.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, meta).map_err(io::Error::from)?;
+            writeln!(out)?;
+        }
+        ReportFormat::Text => {
+            writeln!(out, "{} — {}", meta.id, meta.title)?;
+            writeln!(
+                out,
+                "tier {} · default severity {} · category {}{}{}",
+                meta.tier,
+                meta.severity,
+                meta.category,
+                meta.mast
+                    .map(|m| format!(" · MAST {} {}", m.code(), m.paper_name()))
+                    .unwrap_or_default(),
+                meta.trail
+                    .as_ref()
+                    .map(|t| format!(" · TRAIL {t}"))
+                    .unwrap_or_default()
+            )?;
+            writeln!(out, "\nWhat it catches\n  {}", paragraph(&meta.description))?;
+            writeln!(out, "\nHow to fix it\n  {}", paragraph(&meta.remediation))?;
+            if !meta.params.0.is_empty() {
+                writeln!(
+                    out,
+                    "\nParameters (override in pisama.toml under [detectors.{}])",
+                    meta.id
+                )?;
+                for (k, v) in &meta.params.0 {
+                    let doc = meta.param_docs.get(k).map_or("", String::as_str);
+                    let value = match v {
+                        pisama_detect::Param::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
+                            format!("{}", *n as i64)
+                        }
+                        other => serde_json::to_string(other).unwrap_or_default(),
+                    };
+                    writeln!(out, "  {k} = {value}  — {doc}")?;
+                }
+            }
+            if !meta.calibration.points.is_empty() {
+                writeln!(
+                    out,
+                    "\nConfidence calibration: {} point(s){}",
+                    meta.calibration.points.len(),
+                    meta.calibration
+                        .source
+                        .as_ref()
+                        .map(|s| format!(", from {s}"))
+                        .unwrap_or_default()
+                )?;
+            }
+            if !meta.references.is_empty() {
+                writeln!(out, "\nReferences")?;
+                for r in &meta.references {
+                    writeln!(out, "  - {r}")?;
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn paragraph(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
