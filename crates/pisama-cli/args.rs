@@ -50,6 +50,11 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Detect(DetectArgs),
     /// List the detectors: id, tier, severity, MAST mode, title
     Detectors(DetectorsArgs),
+    /// Score detection against labelled data (Who&When, tau-bench, MAST)
+    #[command(
+        after_help = "Every figure comes with N and a 95% bootstrap interval (1,000 resamples, fixed seed), beside trivial baselines.\n\nExamples:\n  pisama eval ../shared/bench/who-and-when/Algorithm-Generated --dataset who-and-when\n  pisama eval ../shared/bench/tau-bench-airline --dataset tau-bench --format json"
+    )]
+    Eval(EvalArgs),
     /// Explain one detector: what it catches, why it matters, how to fix it, its parameters
     Explain(ExplainArgs),
     /// List the trace formats pisama reads, with the names --input-format accepts
@@ -114,6 +119,39 @@ pub(crate) struct DetectArgs {
     /// Worker threads (default: all cores)
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Dataset {
+    /// Who&When: which agent and which step caused the failure
+    WhoAndWhen,
+    /// tau-bench: did the run fail (reward below 1)
+    TauBench,
+    /// MAST: which failure modes the annotators saw (qualitative)
+    Mast,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// Labelled data: a file or a folder
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+
+    /// Which labels to score against
+    #[arg(long, value_enum)]
+    pub(crate) dataset: Dataset,
+
+    /// Output format
+    #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Text)]
+    pub(crate) format: ReportFormat,
+
+    /// Also list every case (text output)
+    #[arg(long)]
+    pub(crate) cases: bool,
+
+    /// Configuration file (as for `pisama detect`)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -125,14 +125,26 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+pub(crate) fn engine_from_config(config: &Config) -> Result<Engine, Failure> {
+    build(&[], &[], config)
+}
+
 fn build_engine(args: &DetectArgs, config: &Config) -> Result<Engine, Failure> {
-    let only = if args.detectors.is_empty() {
+    build(&args.detectors, &args.exclude, config)
+}
+
+fn build(
+    only_flag: &[String],
+    exclude_flag: &[String],
+    config: &Config,
+) -> Result<Engine, Failure> {
+    let only = if only_flag.is_empty() {
         config.detect.detectors.clone()
     } else {
-        args.detectors.clone()
+        only_flag.to_vec()
     };
     let mut exclude = config.detect.exclude.clone();
-    exclude.extend(args.exclude.iter().cloned());
+    exclude.extend(exclude_flag.iter().cloned());
     let engine_config = EngineConfig {
         only: only
             .into_iter()

@@ -8,6 +8,7 @@ mod args;
 mod config;
 mod convert;
 mod detect;
+mod eval;
 mod inspect;
 mod output;
 mod report;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => convert::run(&a),
         Command::Detect(a) => detect::run(&a),
         Command::Detectors(a) => detect::list(&a),
+        Command::Eval(a) => eval::run(&a),
         Command::Explain(a) => detect::explain(&a),
         Command::Formats(a) => inspect::formats(&a),
     };

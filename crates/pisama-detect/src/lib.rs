@@ -14,6 +14,7 @@
 pub mod catalog;
 pub mod detectors;
 pub mod engine;
+pub mod eval;
 pub mod finding;
 pub mod text;
 pub mod verdict;

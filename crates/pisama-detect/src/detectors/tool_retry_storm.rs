@@ -20,11 +20,14 @@ impl Detector for ToolRetryStorm {
         let mut start = 0;
         while start < tools.len() {
             let first = view.span(tools[start]);
-            let key = call_key(first);
+            let Some(key) = call_key(first) else {
+                start += 1;
+                continue;
+            };
             let mut end = start + 1;
             while end < tools.len() {
                 let s = view.span(tools[end]);
-                if s.agent != first.agent || call_key(s) != key {
+                if s.agent != first.agent || call_key(s).as_ref() != Some(&key) {
                     break;
                 }
                 end += 1;
@@ -81,17 +84,16 @@ impl Detector for ToolRetryStorm {
     }
 }
 
-/// Tool name plus canonical arguments (object keys are already ordered by `serde_json`'s
-/// `preserve_order` as written; compact rendering compares equal for equal calls).
-fn call_key(span: &pisama_trace::Span) -> (String, String) {
+/// Tool name plus canonical arguments (compact JSON; equal calls render equal). `None` when
+/// the source does not record the arguments: identical-looking calls without arguments (a code
+/// executor's turns, say) are not evidence of a repeat.
+fn call_key(span: &pisama_trace::Span) -> Option<(String, String)> {
     match &span.tool {
-        Some(t) => (t.name.clone(), t.arguments.to_string()),
-        None => (
-            span.name.clone(),
-            span.input
-                .as_ref()
-                .map(|p| p.text.clone())
-                .unwrap_or_default(),
-        ),
+        Some(t) if !t.arguments.is_null() => Some((t.name.clone(), t.arguments.to_string())),
+        _ => span
+            .input
+            .as_ref()
+            .filter(|p| !p.text.trim().is_empty())
+            .map(|p| (span.name.clone(), p.text.clone())),
     }
 }

@@ -1,0 +1,353 @@
+//! `pisama eval`: runs detection on labelled data and scores it. Labels are taken from the
+//! loaded traces' `labels` only after detection ran on the traces alone.
+
+#![allow(clippy::print_stdout, reason = "command output goes to stdout")]
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use pisama_detect::eval::{
+    AttributionCase, Metric, score_attribution, score_verdicts, verdict_case, who_when_answer,
+};
+use pisama_trace::load::InputOutcome;
+use pisama_trace::{LoadOptions, LoadedTrace, Loader, SpanKind};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::args::{Dataset, EvalArgs, ReportFormat};
+use crate::config;
+use crate::detect::engine_from_config;
+use crate::{Exit, Failure};
+
+pub(crate) fn run(args: &EvalArgs) -> Result<Exit, Failure> {
+    let config = config::load(args.config.as_deref())?;
+    let engine = engine_from_config(&config)?;
+    if !args.path.exists() {
+        return Err(Failure::input(format!(
+            "{}: no such file or directory",
+            args.path.display()
+        )));
+    }
+    let mut traces: Vec<LoadedTrace> = Vec::new();
+    let mut loader = Loader::new(LoadOptions::default());
+    let mut problems = Vec::new();
+    for outcome in loader.load_paths(std::slice::from_ref(&args.path), &mut |t| traces.push(t)) {
+        match outcome {
+            InputOutcome::Loaded(_) => {}
+            InputOutcome::Skipped { path, reason } => {
+                problems.push(format!("skipped {path}: {reason}"))
+            }
+            InputOutcome::Failed(e) => problems.push(e.to_string()),
+        }
+    }
+    if traces.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no traces to evaluate ({})",
+            args.path.display(),
+            problems.join("; ")
+        )));
+    }
+    let reports: Vec<_> = traces.par_iter().map(|t| engine.run(&t.trace)).collect();
+    let mut out = io::stdout().lock();
+    match args.dataset {
+        Dataset::WhoAndWhen => who_and_when(&mut out, args, &traces, &reports, &problems)?,
+        Dataset::TauBench => tau_bench(&mut out, args, &traces, &reports, &problems)?,
+        Dataset::Mast => mast(&mut out, args, &traces, &reports, &problems)?,
+    }
+    out.flush()?;
+    Ok(Exit::Ok)
+}
+
+fn pct(m: &Metric) -> String {
+    if m.value.is_nan() {
+        return "n/a".to_owned();
+    }
+    format!(
+        "{:5.1}%  [{:.1}–{:.1}]  N={}",
+        m.value * 100.0,
+        m.ci_low * 100.0,
+        m.ci_high * 100.0,
+        m.n
+    )
+}
+
+fn num(m: &Metric) -> String {
+    if m.value.is_nan() {
+        return "n/a".to_owned();
+    }
+    format!(
+        "{:.3}  [{:.3}–{:.3}]  N={}",
+        m.value, m.ci_low, m.ci_high, m.n
+    )
+}
+
+fn first_speaker(t: &LoadedTrace) -> Option<String> {
+    t.trace
+        .spans
+        .iter()
+        .filter(|s| s.kind != SpanKind::Human)
+        .find_map(|s| s.agent.clone())
+}
+
+fn who_and_when(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[pisama_detect::TraceReport],
+    problems: &[String],
+) -> Result<(), Failure> {
+    let mut cases = Vec::new();
+    for (t, r) in traces.iter().zip(reports) {
+        let Some((agent, step)) = who_when_answer(&t.labels) else {
+            continue;
+        };
+        cases.push(AttributionCase {
+            source: t.source.to_string(),
+            true_agent: agent,
+            true_step: step,
+            predicted_agent: r.attribution.as_ref().and_then(|a| a.agent.clone()),
+            predicted_step: r.attribution.as_ref().and_then(|a| a.step),
+            first_speaker: first_speaker(t),
+        });
+    }
+    if cases.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no Who&When labels (mistake_agent / mistake_step) in {} trace(s)",
+            args.path.display(),
+            traces.len()
+        )));
+    }
+    let m = score_attribution(&cases);
+    if args.format == ReportFormat::Json {
+        let doc =
+            json!({"dataset": "who-and-when", "metrics": m, "cases": cases, "problems": problems});
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Who&When attribution — {} labelled case(s) from {}",
+        cases.len(),
+        args.path.display()
+    )?;
+    writeln!(out, "  (value, 95% bootstrap interval, N)\n")?;
+    writeln!(out, "  agent accuracy      {}", pct(&m.agent_accuracy))?;
+    writeln!(out, "  step exact          {}", pct(&m.step_exact))?;
+    writeln!(out, "  step within ±1      {}", pct(&m.step_within_1))?;
+    writeln!(out, "  step within ±2      {}", pct(&m.step_within_2))?;
+    writeln!(out, "  step within ±5      {}", pct(&m.step_within_5))?;
+    writeln!(
+        out,
+        "  no attribution      {} case(s) (counted as misses)\n",
+        m.unattributed
+    )?;
+    writeln!(out, "  baselines")?;
+    for b in &m.baselines {
+        writeln!(out, "    {}", b.name)?;
+        if let Some(a) = &b.agent_accuracy {
+            writeln!(out, "      agent accuracy  {}", pct(a))?;
+        }
+        if let Some(s) = &b.step_exact {
+            writeln!(out, "      step exact      {}", pct(s))?;
+        }
+    }
+    writeln!(
+        out,
+        "    published GPT-4o (Who&When paper, Table 1): all-at-once 51.1% agent / 13.5% step; step-by-step 26.0% / 15.3%; binary search 30.1% / 16.6%"
+    )?;
+    if args.cases {
+        writeln!(
+            out,
+            "\n  {:<60} {:>24} {:>24}",
+            "case", "answer", "predicted"
+        )?;
+        for c in &cases {
+            writeln!(
+                out,
+                "  {:<60} {:>24} {:>24}",
+                pisama_trace::util::truncate(&c.source, 60),
+                format!("{}@{}", c.true_agent, c.true_step),
+                format!(
+                    "{}@{}",
+                    c.predicted_agent.as_deref().unwrap_or("-"),
+                    c.predicted_step
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+                )
+            )?;
+        }
+    }
+    write_problems(out, problems)
+}
+
+fn tau_bench(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[pisama_detect::TraceReport],
+    problems: &[String],
+) -> Result<(), Failure> {
+    let mut cases = Vec::new();
+    for (t, r) in traces.iter().zip(reports) {
+        let reward = t
+            .labels
+            .iter()
+            .find(|l| l.source == "tau-bench" && l.category == "reward")
+            .and_then(|l| l.value);
+        let Some(reward) = reward else { continue };
+        cases.push(verdict_case(r, reward < 1.0));
+    }
+    if cases.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no tau-bench rewards in {} trace(s)",
+            args.path.display(),
+            traces.len()
+        )));
+    }
+    let m = score_verdicts(&cases);
+    let mut by_detector: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (t, r) in traces.iter().zip(reports) {
+        let failed = t
+            .labels
+            .iter()
+            .any(|l| l.category == "reward" && l.value.is_some_and(|v| v < 1.0));
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &r.findings {
+            if seen.insert(f.detector.as_str()) {
+                let e = by_detector.entry(f.detector.as_str()).or_default();
+                if failed { e.0 += 1 } else { e.1 += 1 }
+            }
+        }
+    }
+    if args.format == ReportFormat::Json {
+        let detectors: BTreeMap<&str, serde_json::Value> = by_detector
+            .iter()
+            .map(|(k, (f, s))| (*k, json!({"failed_runs": f, "successful_runs": s})))
+            .collect();
+        let doc = json!({"dataset": "tau-bench", "metrics": m, "detectors": detectors, "problems": problems});
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "tau-bench verdicts — {} run(s): {} failed, {} successful ({})",
+        cases.len(),
+        m.failed_runs,
+        m.successful_runs,
+        args.path.display()
+    )?;
+    writeln!(
+        out,
+        "  (`fail` verdicts scored against reward < 1; value, 95% bootstrap interval, N)\n"
+    )?;
+    writeln!(out, "  precision               {}", pct(&m.precision))?;
+    writeln!(out, "  recall                  {}", pct(&m.recall))?;
+    writeln!(out, "  F1                      {}", num(&m.f1))?;
+    writeln!(
+        out,
+        "  false-positive rate     {}   (fail verdicts on successful runs)",
+        pct(&m.false_positive_rate)
+    )?;
+    writeln!(
+        out,
+        "  high/critical on OK     {}   (successful runs with a high or critical finding)",
+        pct(&m.severe_on_successful)
+    )?;
+    writeln!(out, "  AUROC of score          {}", num(&m.auroc))?;
+    writeln!(out, "  unsure verdicts         {}\n", m.unsure)?;
+    writeln!(out, "  baselines")?;
+    for b in &m.baselines {
+        writeln!(
+            out,
+            "    {:<32} precision {:.3}  recall {:.3}  F1 {:.3}  FPR {:.3}",
+            b.name, b.precision, b.recall, b.f1, b.false_positive_rate
+        )?;
+    }
+    writeln!(
+        out,
+        "\n  runs with a finding, per detector (failed / successful)"
+    )?;
+    for (d, (f, s)) in &by_detector {
+        writeln!(out, "    {d:<32} {f:>4} / {s:<4}")?;
+    }
+    write_problems(out, problems)
+}
+
+fn mast(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[pisama_detect::TraceReport],
+    problems: &[String],
+) -> Result<(), Failure> {
+    let mut rows = Vec::new();
+    for (t, r) in traces.iter().zip(reports) {
+        let labelled: Vec<String> = t
+            .labels
+            .iter()
+            .filter(|l| l.source == "mast" && l.value.is_none_or(|v| v >= 0.5))
+            .map(|l| l.category.clone())
+            .collect();
+        let mut detected: Vec<String> = r
+            .findings
+            .iter()
+            .filter_map(|f| f.mast.map(|m| m.code().to_owned()))
+            .collect();
+        detected.sort();
+        detected.dedup();
+        rows.push((t.source.to_string(), labelled, detected, r.verdict));
+    }
+    if args.format == ReportFormat::Json {
+        let doc = json!({
+            "dataset": "mast",
+            "note": "qualitative only: the released human labels are inconsistent (three taxonomy versions, repeated blocks)",
+            "traces": rows.iter().map(|(s, l, d, v)| json!({"source": s, "labelled": l, "detected": d, "verdict": v})).collect::<Vec<_>>(),
+            "problems": problems,
+        });
+        serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "MAST failure modes — {} trace(s), qualitative only",
+        rows.len()
+    )?;
+    writeln!(
+        out,
+        "  (the released human labels are inconsistent: three taxonomy versions, repeated blocks; no score is computed)\n"
+    )?;
+    for (source, labelled, detected, verdict) in &rows {
+        writeln!(out, "  {source}  verdict {verdict}")?;
+        writeln!(
+            out,
+            "    annotators (majority): {}",
+            if labelled.is_empty() {
+                "-".to_owned()
+            } else {
+                labelled.join("; ")
+            }
+        )?;
+        writeln!(
+            out,
+            "    detected MAST modes:   {}",
+            if detected.is_empty() {
+                "-".to_owned()
+            } else {
+                detected.join(", ")
+            }
+        )?;
+    }
+    write_problems(out, problems)
+}
+
+fn write_problems(out: &mut impl Write, problems: &[String]) -> Result<(), Failure> {
+    if !problems.is_empty() {
+        writeln!(out, "\n  input problems:")?;
+        for p in problems {
+            writeln!(out, "    {p}")?;
+        }
+    }
+    Ok(())
+}
