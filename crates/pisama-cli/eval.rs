@@ -35,7 +35,7 @@ pub(crate) fn run(args: &EvalArgs) -> Result<Exit, Failure> {
         match outcome {
             InputOutcome::Loaded(_) => {}
             InputOutcome::Skipped { path, reason } => {
-                problems.push(format!("skipped {path}: {reason}"))
+                problems.push(format!("skipped {path}: {reason}"));
             }
             InputOutcome::Failed(e) => problems.push(e.to_string()),
         }
