@@ -154,12 +154,19 @@ impl TraceBuilder {
         for (new, &old) in order.iter().enumerate() {
             new_index[old] = new as SpanIdx;
         }
-        let mut slots: Vec<Option<Span>> = self.spans.into_iter().map(Some).collect();
-        let mut spans = Vec::with_capacity(n);
-        for &old in &order {
-            let mut span = slots[old].take().unwrap_or_default();
+        // Reorder in place by following the permutation's cycles: a large trace's spans are
+        // the biggest allocation here, and a second copy of them would double the peak.
+        let mut spans = std::mem::take(&mut self.spans);
+        for (old, span) in spans.iter_mut().enumerate() {
             span.parent = parents[old].map(|p| new_index[p]);
-            spans.push(span);
+        }
+        let mut target: Vec<usize> = new_index.iter().map(|&i| i as usize).collect();
+        for start in 0..n {
+            while target[start] != start {
+                let dest = target[start];
+                spans.swap(start, dest);
+                target.swap(start, dest);
+            }
         }
         self.trace.spans = spans;
 

@@ -217,14 +217,22 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
     } else {
         status
     };
-    // Tools keep their arguments and result as JSON on `tool`; the payloads carry the text.
-    let tool = (kind == SpanKind::Tool).then(|| ToolCall {
-        name: tool_name.unwrap_or_else(|| name.clone()),
-        call_id: tool_call_id,
-        arguments: input_data.clone().unwrap_or(Value::Null),
-        result: output_data.clone(),
-        is_error: status == Status::Error,
-    });
+    // Tools keep their arguments and result as JSON on `tool`; their payloads carry only the
+    // text, so a large trace does not hold every tool's data twice.
+    let (input_data, output_data, tool) = if kind == SpanKind::Tool {
+        let input_text = input_data.as_ref().map(|v| Payload::text(payload_text(v)));
+        let output_text = output_data.as_ref().map(|v| Payload::text(payload_text(v)));
+        let tool = ToolCall {
+            name: tool_name.unwrap_or_else(|| name.clone()),
+            call_id: tool_call_id,
+            arguments: input_data.unwrap_or(Value::Null),
+            result: output_data,
+            is_error: status == Status::Error,
+        };
+        (input_text, output_text, Some(tool))
+    } else {
+        (input_data.map(payload), output_data.map(payload), None)
+    };
     let mut span = Span {
         id: take_string(o, "span_id").unwrap_or_else(|| format!("span-{i}")),
         kind,
@@ -234,8 +242,8 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
         end_ns: o.get("end_time").and_then(time_value),
         status,
         error,
-        input: input_data.map(payload),
-        output: output_data.map(payload),
+        input: input_data,
+        output: output_data,
         llm,
         tool,
         usage: (!usage.is_empty()).then_some(usage),
@@ -268,28 +276,28 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
     span
 }
 
-/// Text of the incumbent's free-form input/output dicts: the first well-known text key, else
-/// the JSON.
+const TEXT_KEYS: [&str; 12] = [
+    "content", "text", "prompt", "response", "output", "result", "task", "query", "message",
+    "answer", "context", "messages",
+];
+
+/// The text of a free-form input/output value: the first well-known text key, else the JSON.
+fn payload_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => TEXT_KEYS
+            .iter()
+            .find_map(|k| o.get(*k).and_then(crate::util::text_of))
+            .unwrap_or_else(|| v.to_string()),
+        other => other.to_string(),
+    }
+}
+
 fn payload(v: Value) -> Payload {
-    const TEXT_KEYS: [&str; 12] = [
-        "content", "text", "prompt", "response", "output", "result", "task", "query", "message",
-        "answer", "context", "messages",
-    ];
     match v {
         Value::String(s) => Payload::text(s),
-        Value::Object(ref o) => {
-            let text = TEXT_KEYS
-                .iter()
-                .find_map(|k| o.get(*k).and_then(crate::util::text_of))
-                .unwrap_or_else(|| v.to_string());
-            Payload {
-                text,
-                json: Some(v),
-                mime: None,
-            }
-        }
         other => Payload {
-            text: other.to_string(),
+            text: payload_text(&other),
             json: Some(other),
             mime: None,
         },
