@@ -59,6 +59,8 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Explain(ExplainArgs),
     /// List the trace formats pisama reads, with the names --input-format accepts
     Formats(FormatsArgs),
+    /// Print the JSON Schema of a trace result from `pisama detect --format json|jsonl`
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -84,6 +84,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(&a),
         Command::Explain(a) => detect::explain(&a),
         Command::Formats(a) => inspect::formats(&a),
+        Command::Schema => report::print_schema(),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

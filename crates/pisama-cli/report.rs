@@ -19,8 +19,24 @@ use crate::output::color_stdout;
 /// Version of the per-trace JSON object.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
+/// The JSON Schema of one trace result (`docs/detect.schema.json`).
+pub(crate) fn trace_result_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(TraceResult)).unwrap_or_default();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert(
+            "$id".into(),
+            json!("https://pisama.invalid/schemas/detect-trace-result-v1.json"),
+        );
+        obj.insert(
+            "description".into(),
+            json!("One trace's result from `pisama detect --format jsonl` (one per line) or an element of `traces` in `--format json`. Version 1."),
+        );
+    }
+    schema
+}
+
 /// One trace's detection result, as written by the JSON formats.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub(crate) struct TraceResult {
     pub(crate) schema_version: u32,
     pub(crate) source: TraceSource,
@@ -46,6 +62,13 @@ impl TraceResult {
     fn label(&self) -> String {
         self.source.to_string()
     }
+}
+
+pub(crate) fn print_schema() -> Result<crate::Exit, crate::Failure> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &trace_result_schema()).map_err(io::Error::from)?;
+    writeln!(out)?;
+    Ok(crate::Exit::Ok)
 }
 
 pub(crate) fn write_jsonl(out: &mut dyn Write, r: &TraceResult) -> io::Result<()> {

@@ -9,5 +9,6 @@
 mod bad_input;
 mod bench_data;
 mod cli;
+mod detect_cli;
 mod detectors;
 mod support;

@@ -106,13 +106,13 @@ pub enum EngineError {
 }
 
 /// Everything detection says about one trace.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TraceReport {
     pub verdict: Verdict,
     pub score: f64,
     pub attribution: Option<Attribution>,
     pub findings: Vec<Finding>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -4,10 +4,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is, ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -75,7 +78,9 @@ impl FromStr for Severity {
 }
 
 /// Which tier produced a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Tier {
     /// Structural and deterministic: the trace's shape, statuses, counts, ids.
     T1,
@@ -97,7 +102,9 @@ impl fmt::Display for Tier {
 
 /// The failure modes of the MAST taxonomy (Cemri et al., 2025, "Why Do Multi-Agent LLM
 /// Systems Fail?"), by their paper names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum MastMode {
     #[serde(rename = "FM-1.1")]
     DisobeyTaskSpecification,
@@ -198,7 +205,7 @@ impl MastMode {
 }
 
 /// One piece of evidence: where, and a short quote.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     pub span_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -219,7 +226,7 @@ pub struct Evidence {
 }
 
 /// A problem a detector found in a trace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     pub detector: String,
     pub title: String,
@@ -248,7 +255,7 @@ pub struct Finding {
 }
 
 /// The verdict on a trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
@@ -267,7 +274,7 @@ impl fmt::Display for Verdict {
 }
 
 /// Who and where the decisive failure was.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Attribution {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
@@ -281,7 +288,7 @@ pub struct Attribution {
 }
 
 /// A detector that failed (panicked) on a trace. The run goes on without it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Diagnostic {
     pub detector: String,
     pub message: String,

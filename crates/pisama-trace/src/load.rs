@@ -40,7 +40,7 @@ impl Default for LoadOptions {
 }
 
 /// Where a trace came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TraceSource {
     pub path: String,
     /// Position of the trace in a file that holds several (array element or JSONL record).
