@@ -121,6 +121,11 @@ pub(crate) struct DetectArgs {
     /// Worker threads (default: all cores)
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) jobs: Option<usize>,
+
+    /// The runs are known to have failed (a failed test, a bad answer): always name the most
+    /// likely decisive agent and step, even when no finding points at one
+    #[arg(long)]
+    pub(crate) assume_failed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

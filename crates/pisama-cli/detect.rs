@@ -125,18 +125,19 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-pub(crate) fn engine_from_config(config: &Config) -> Result<Engine, Failure> {
-    build(&[], &[], config)
+pub(crate) fn engine_from_config(config: &Config, assume_failed: bool) -> Result<Engine, Failure> {
+    build(&[], &[], config, assume_failed)
 }
 
 fn build_engine(args: &DetectArgs, config: &Config) -> Result<Engine, Failure> {
-    build(&args.detectors, &args.exclude, config)
+    build(&args.detectors, &args.exclude, config, args.assume_failed)
 }
 
 fn build(
     only_flag: &[String],
     exclude_flag: &[String],
     config: &Config,
+    assume_failed: bool,
 ) -> Result<Engine, Failure> {
     let only = if only_flag.is_empty() {
         config.detect.detectors.clone()
@@ -159,6 +160,7 @@ fn build(
         params: config.detectors.clone(),
         fail_threshold: config.detect.fail_threshold,
         pass_threshold: config.detect.pass_threshold,
+        assume_failed,
     };
     Engine::new(&engine_config).map_err(|e| {
         let origin = config

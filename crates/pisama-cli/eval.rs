@@ -21,7 +21,8 @@ use crate::{Exit, Failure};
 
 pub(crate) fn run(args: &EvalArgs) -> Result<Exit, Failure> {
     let config = config::load(args.config.as_deref())?;
-    let engine = engine_from_config(&config)?;
+    // Who&When runs are all failures and the task is to say where: attribution is forced.
+    let engine = engine_from_config(&config, args.dataset == Dataset::WhoAndWhen)?;
     if !args.path.exists() {
         return Err(Failure::input(format!(
             "{}: no such file or directory",

@@ -80,6 +80,9 @@ pub struct EngineConfig {
     pub fail_threshold: Option<f64>,
     /// Score below which a trace passes; between the two it is `unsure`.
     pub pass_threshold: Option<f64>,
+    /// The runs are known to have failed: always name the most likely decisive step, even
+    /// when no finding points at one.
+    pub assume_failed: bool,
 }
 
 /// A configuration mistake: unknown detector or parameter.
@@ -127,6 +130,7 @@ pub struct Engine {
     detectors: Vec<Loaded>,
     fail_threshold: f64,
     pass_threshold: f64,
+    assume_failed: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -198,6 +202,7 @@ impl Engine {
             detectors,
             fail_threshold: config.fail_threshold.unwrap_or(verdict::FAIL_THRESHOLD),
             pass_threshold: config.pass_threshold.unwrap_or(verdict::PASS_THRESHOLD),
+            assume_failed: config.assume_failed,
         })
     }
 
@@ -253,7 +258,11 @@ impl Engine {
         let findings = verdict::merge_overlapping(findings);
         let score = verdict::score(&findings);
         let verdict = verdict::decide(score, self.fail_threshold, self.pass_threshold);
-        let attribution = verdict::attribute(&view, &findings);
+        let attribution = if verdict == Verdict::Pass && !self.assume_failed {
+            None
+        } else {
+            verdict::attribute(&view, &findings, self.assume_failed)
+        };
         TraceReport {
             verdict,
             score,

@@ -80,24 +80,101 @@ pub fn decide(score: f64, fail: f64, pass: f64) -> Verdict {
     }
 }
 
-/// The decisive failure, from findings that say where it happened.
-pub fn attribute(_view: &TraceView<'_>, findings: &[Finding]) -> Option<Attribution> {
-    let best = findings
+/// Findings at least this fraction as strong as the strongest one count as significant; the
+/// earliest significant one is the decisive failure.
+pub const SIGNIFICANT_FRACTION: f64 = 0.6;
+
+/// Confidence given to the structural prior when no finding names a step.
+pub const PRIOR_CONFIDENCE: f64 = 0.2;
+
+/// The decisive failure. Among findings that name a step, the significant ones (at least
+/// [`SIGNIFICANT_FRACTION`] of the strongest) compete and the earliest wins: later failures in
+/// a run are usually consequences of earlier ones. Findings with an agent but no step come
+/// next. When the run is known to have failed (`assume_failed`) and nothing names a step, the
+/// structural prior applies: the first substantive action (code, a tool call) of an agent —
+/// where a run's approach is set, and where most decisive errors enter.
+pub fn attribute(
+    view: &TraceView<'_>,
+    findings: &[Finding],
+    assume_failed: bool,
+) -> Option<Attribution> {
+    let from_finding = |f: &Finding| Attribution {
+        agent: f.agent.clone(),
+        step: f.step,
+        category: f
+            .mast
+            .map_or_else(|| f.category.clone(), |m| m.code().to_owned()),
+        confidence: f.confidence,
+        detector: Some(f.detector.clone()),
+    };
+    let stepped: Vec<&Finding> = findings.iter().filter(|f| f.step.is_some()).collect();
+    if let Some(max) = stepped.iter().map(|f| strength(f)).max_by(f64::total_cmp) {
+        let best = stepped
+            .iter()
+            .filter(|f| strength(f) >= SIGNIFICANT_FRACTION * max)
+            .min_by(|a, b| {
+                a.step
+                    .cmp(&b.step)
+                    .then(strength(b).total_cmp(&strength(a)))
+                    .then(a.detector.cmp(&b.detector))
+            })?;
+        return Some(from_finding(best));
+    }
+    if let Some(best) = findings
         .iter()
-        .filter(|f| f.step.is_some() || f.agent.is_some())
+        .filter(|f| f.agent.is_some())
         .max_by(|a, b| {
             strength(a)
                 .total_cmp(&strength(b))
-                .then(b.step.unwrap_or(u32::MAX).cmp(&a.step.unwrap_or(u32::MAX)))
                 .then(b.detector.cmp(&a.detector))
-        })?;
+        })
+    {
+        return Some(from_finding(best));
+    }
+    if !assume_failed {
+        return None;
+    }
+    let at = first_substantive_action(view)?;
+    let span = view.span(at);
     Some(Attribution {
-        agent: best.agent.clone(),
-        step: best.step,
-        category: best
-            .mast
-            .map_or_else(|| best.category.clone(), |m| m.code().to_owned()),
-        confidence: best.confidence,
-        detector: Some(best.detector.clone()),
+        agent: span.agent.clone(),
+        step: span.step,
+        category: "unknown".to_owned(),
+        confidence: PRIOR_CONFIDENCE,
+        detector: None,
     })
+}
+
+/// The first message of an agent that acts: contains code or requests a tool call. Falls back
+/// to the first agent message. Human, system and tool-result spans are not candidates.
+pub fn first_substantive_action(view: &TraceView<'_>) -> Option<usize> {
+    use pisama_trace::SpanKind;
+    let candidates: Vec<usize> = view
+        .conversation()
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let s = view.span(i);
+            !matches!(s.kind, SpanKind::Human | SpanKind::System | SpanKind::Tool)
+                && s.agent.is_some()
+        })
+        .collect();
+    let acts = |i: usize| {
+        view.text(i).contains("```")
+            || view
+                .children(i)
+                .iter()
+                .any(|&c| view.span(c).kind == SpanKind::Tool)
+            || view.span(i).llm.as_ref().is_some_and(|l| {
+                l.output_messages
+                    .iter()
+                    .flat_map(|m| &m.parts)
+                    .any(|p| matches!(p, pisama_trace::Part::ToolCall { .. }))
+            })
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|&i| acts(i))
+        .or_else(|| candidates.first().copied())
 }
