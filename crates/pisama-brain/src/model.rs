@@ -631,7 +631,7 @@ impl Record {
     pub fn to_markdown(&self) -> String {
         let mut m: Vec<(String, Node)> = Vec::with_capacity(24);
         let s = |v: &str| Node::str(v);
-        let list = |v: &[String]| Node::new(Value::List(v.iter().map(|x| Node::str(x)).collect()));
+        let list = |v: &[String]| Node::new(Value::List(v.iter().map(Node::str).collect()));
         m.push(("id".into(), s(&self.id.to_string())));
         m.push(("kind".into(), s(self.kind.name())));
         m.push(("title".into(), s(&self.title)));
@@ -865,8 +865,8 @@ impl Record {
         let tags = str_list(get("tags"), "tags")?;
         let opt_str = |node: Option<Node>, field: &str| -> Result<Option<String>> {
             match node {
-                None => Ok(None),
-                Some(Node {
+                None
+                | Some(Node {
                     value: Value::Null, ..
                 }) => Ok(None),
                 Some(Node {

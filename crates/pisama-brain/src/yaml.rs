@@ -161,13 +161,11 @@ impl MarkedEventReceiver for Builder {
                 };
                 self.push_value(node);
             }
-            Event::Alias(_) => {
-                if self.error.is_none() {
-                    self.error = Some(SyntaxError {
-                        line,
-                        message: "YAML aliases are not supported in frontmatter".into(),
-                    });
-                }
+            Event::Alias(_) if self.error.is_none() => {
+                self.error = Some(SyntaxError {
+                    line,
+                    message: "YAML aliases are not supported in frontmatter".into(),
+                });
             }
             _ => {}
         }
