@@ -10,6 +10,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod index;
+pub mod interop;
 pub mod journal;
 pub mod model;
 pub mod redact;
@@ -18,3 +19,16 @@ pub mod yaml;
 
 #[cfg(test)]
 mod tests;
+
+pub use error::{Error, Result};
+pub use model::{Actor, Kind, Record, Review};
+pub use store::{Brain, NewRecord, Patch, Verdict, WriteOutcome};
+
+/// A unified diff between two texts (for history and review).
+pub fn unified_diff(old: &str, new: &str, old_label: &str, new_label: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_label, new_label)
+        .to_string()
+}
