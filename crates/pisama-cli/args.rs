@@ -45,6 +45,8 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Convert(ConvertArgs),
     /// List the trace formats pisama reads, with the names --input-format accepts
     Formats(FormatsArgs),
+    /// Project brain: reviewable project memory in `.brain/` (decisions, specs, conventions, ...)
+    Brain(crate::brain::BrainArgs),
 }
 
 #[derive(Debug, Args)]

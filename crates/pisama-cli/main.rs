@@ -5,6 +5,7 @@
 //! error, 3 internal error. A closed stdout (`pisama inspect ... | head`) is a success.
 
 mod args;
+mod brain;
 mod convert;
 mod inspect;
 mod output;
@@ -25,10 +26,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     Ok = 0,
-    #[allow(
-        dead_code,
-        reason = "returned by `pisama detect`, which lands with the detection engine"
-    )]
+    /// Findings (detection) or problems (`pisama brain check`).
     Findings = 1,
     Input = 2,
     Internal = 3,
@@ -80,6 +78,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Formats(a) => inspect::formats(&a),
+        Command::Brain(a) => brain::run(&a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
