@@ -8,5 +8,6 @@
 
 mod bad_input;
 mod bench_data;
+mod brain;
 mod cli;
 mod support;
