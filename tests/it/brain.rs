@@ -231,3 +231,56 @@ fn bad_input_gives_clear_errors_and_keeps_files() {
     let r = brain(d, &["show", "nothing-like-this"]);
     assert_eq!(r.code, 2);
 }
+
+/// The README's walkthrough block, run as written by `sh -e` with `pisama` on `PATH`.
+#[test]
+fn readme_walkthrough_block_runs_as_written() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- brain-walkthrough:start -->")
+        .expect("walkthrough start");
+    let end = readme
+        .find("<!-- brain-walkthrough:end -->")
+        .expect("walkthrough end");
+    let block = &readme[start..end];
+    let script = block
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(s, _)| s)
+        .expect("sh block");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_pisama")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(d)
+        .env("PATH", path)
+        .env("HOME", d.join(".home"))
+        .env("USER", "alice")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("Use SQLite for the local cache"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+links:"),
+        "history shows the diff: {stdout}"
+    );
+    assert!(stdout.contains("## Conventions"), "{stdout}");
+    assert!(stdout.contains("chain verified"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+    assert!(!d.join(".home").exists(), "HOME was touched");
+}
