@@ -61,6 +61,8 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Formats(FormatsArgs),
     /// Print the JSON Schema of a trace result from `pisama detect --format json|jsonl`
     Schema,
+    /// Project brain: reviewable project memory in `.brain/` (decisions, specs, conventions, ...)
+    Brain(crate::brain::BrainArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,6 +5,7 @@
 //! error, 3 internal error. A closed stdout (`pisama inspect ... | head`) is a success.
 
 mod args;
+mod brain;
 mod config;
 mod convert;
 mod detect;
@@ -29,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
     Ok = 0,
+    /// Findings (detection) or problems (`pisama brain check`).
     Findings = 1,
     Input = 2,
     Internal = 3,
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => detect::explain(&a),
         Command::Formats(a) => inspect::formats(&a),
         Command::Schema => report::print_schema(),
+        Command::Brain(a) => brain::run(&a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod bench_data;
+mod brain;
 mod cli;
 mod detect_cli;
 mod detectors;
