@@ -608,6 +608,22 @@ fn bytecount_newlines(bytes: &[u8]) -> usize {
     bytes.split(|b| *b == b'\n').count() - 1
 }
 
+/// What a JSON document looks like, for "unrecognized format" messages.
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::Object(map) => format!("a JSON object with keys [{}]", crate::util::keys_of(map).join(", ")),
+        Value::Array(items) => match items.iter().find_map(Value::as_object) {
+            Some(first) => format!(
+                "a JSON array of {} item(s); the first object has keys [{}]",
+                items.len(),
+                crate::util::keys_of(first).join(", ")
+            ),
+            None => format!("a JSON array of {} item(s) with no objects", items.len()),
+        },
+        other => format!("a bare JSON value ({})", crate::util::truncate(&other.to_string(), 60)),
+    }
+}
+
 fn describe_seen(text: &str) -> String {
     let trimmed = text.trim_start();
     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(trimmed) {
@@ -700,7 +716,13 @@ impl Run<'_, '_> {
                 }
             });
             match parsed {
-                Ok(value) => return self.json_document(value, &text),
+                Ok(value) => {
+                    // The text is no longer needed; freeing it now lets the trace reuse its
+                    // memory instead of touching fresh pages (a large file's cost is mostly
+                    // memory).
+                    drop(text);
+                    return self.json_document(value);
+                }
                 Err(e) => {
                     let (lines, warnings) = split_lines(&text);
                     let multi_line = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
@@ -758,7 +780,7 @@ impl Run<'_, '_> {
         self.options.format.map(|f| sniff::forced(f, is_lines))
     }
 
-    fn json_document(&mut self, value: Value, text: &str) -> Result<(), Error> {
+    fn json_document(&mut self, value: Value) -> Result<(), Error> {
         let detection = match self.forced(false) {
             Some(d) => Some(d),
             None => sniff::sniff_json(&value, &self.name).or_else(|| {
@@ -771,7 +793,7 @@ impl Run<'_, '_> {
             }),
         };
         let Some(detection) = detection else {
-            return Err(self.unrecognized(describe_seen(text)));
+            return Err(self.unrecognized(describe_value(&value)));
         };
         self.note(detection);
         match (detection.framing, value) {
