@@ -489,21 +489,21 @@ mod tests {
     fn usage_rolls_up_self_only_llm_spans() {
         let mut b = TraceBuilder::new(Format::Otlp, "t");
         let mut s1 = span("a", SpanKind::Llm, Some(1));
-        s1.usage = Some(Usage {
+        s1.usage = Some(Box::new(Usage {
             input: Some(10),
             output: Some(5),
             ..Usage::default()
-        });
-        s1.llm = Some(LlmCall {
+        }));
+        s1.llm = Some(Box::new(LlmCall {
             request_model: Some("gpt-4o".into()),
             ..LlmCall::default()
-        });
+        }));
         let mut s2 = span("b", SpanKind::Agent, Some(0));
-        s2.usage = Some(Usage {
+        s2.usage = Some(Box::new(Usage {
             input: Some(100),
             output: Some(50),
             ..Usage::default()
-        });
+        }));
         s2.usage_scope = UsageScope::Subtree;
         b.push(s1);
         b.push(s2);

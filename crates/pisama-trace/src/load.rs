@@ -611,7 +611,10 @@ fn bytecount_newlines(bytes: &[u8]) -> usize {
 /// What a JSON document looks like, for "unrecognized format" messages.
 fn describe_value(value: &Value) -> String {
     match value {
-        Value::Object(map) => format!("a JSON object with keys [{}]", crate::util::keys_of(map).join(", ")),
+        Value::Object(map) => format!(
+            "a JSON object with keys [{}]",
+            crate::util::keys_of(map).join(", ")
+        ),
         Value::Array(items) => match items.iter().find_map(Value::as_object) {
             Some(first) => format!(
                 "a JSON array of {} item(s); the first object has keys [{}]",
@@ -620,7 +623,10 @@ fn describe_value(value: &Value) -> String {
             ),
             None => format!("a JSON array of {} item(s) with no objects", items.len()),
         },
-        other => format!("a bare JSON value ({})", crate::util::truncate(&other.to_string(), 60)),
+        other => format!(
+            "a bare JSON value ({})",
+            crate::util::truncate(&other.to_string(), 60)
+        ),
     }
 }
 

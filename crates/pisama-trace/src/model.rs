@@ -214,6 +214,9 @@ pub struct AgentInfo {
 }
 
 /// One unit of work: a model call, a tool execution, an agent's turn, a message.
+///
+/// The large optional parts (payloads, model call, tool call, usage, error, handoff) are boxed:
+/// most spans have only a few of them, and a 100,000-span trace is a third of the size this way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Span {
     /// Native id, or a synthesized one such as `L12` (line 12) or `L12.3` (its fourth block).
@@ -242,19 +245,19 @@ pub struct Span {
     #[serde(default)]
     pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorInfo>,
+    pub error: Option<Box<ErrorInfo>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Payload>,
+    pub input: Option<Box<Payload>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Payload>,
+    pub output: Option<Box<Payload>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub llm: Option<LlmCall>,
+    pub llm: Option<Box<LlmCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool: Option<ToolCall>,
+    pub tool: Option<Box<ToolCall>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handoff: Option<Handoff>,
+    pub handoff: Option<Box<Handoff>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     #[serde(default, skip_serializing_if = "UsageScope::is_self_only")]
     pub usage_scope: UsageScope,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -294,18 +294,19 @@ impl Ag2<'_> {
             step: Some(step),
             start_ns: start,
             end_ns: end,
-            output: parsed
+            output: (parsed
                 .content
                 .clone()
                 .filter(|c| !c.is_empty())
-                .map(Payload::text),
-            usage: parsed.usage.clone().filter(|u| !u.is_empty()),
+                .map(Payload::text))
+            .map(Box::new),
+            usage: (parsed.usage.clone().filter(|u| !u.is_empty())).map(Box::new),
             cost: o.get("cost").and_then(as_f64).map(|amount| Cost {
                 amount,
                 currency: "USD".to_owned(),
                 source: CostSource::Reported,
             }),
-            llm: Some(LlmCall {
+            llm: Some(Box::new(LlmCall {
                 provider: None,
                 request_model,
                 response_model: parsed.model.clone(),
@@ -317,7 +318,7 @@ impl Ag2<'_> {
                 }],
                 finish_reason: parsed.finish_reason.clone(),
                 params: request_params(&request),
-            }),
+            })),
             source: self.input.at_line(line),
             ..Span::default()
         };
@@ -331,10 +332,10 @@ impl Ag2<'_> {
         if parsed.unreadable {
             let text = response.as_str().unwrap_or_default();
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 message: truncate(text, 300),
                 ..ErrorInfo::default()
-            });
+            }));
             self.b.warn(format!(
                 "line {line}: response is not a ChatCompletion; kept as a failed call"
             ));
@@ -395,15 +396,15 @@ impl Ag2<'_> {
             step: Some(step),
             start_ns: start,
             end_ns: at,
-            input: Some(Payload::from_json(args.clone())),
-            output: Some(Payload::text(text.clone())),
-            tool: Some(ToolCall {
+            input: Some(Box::new(Payload::from_json(args.clone()))),
+            output: Some(Box::new(Payload::text(text.clone()))),
+            tool: Some(Box::new(ToolCall {
                 name,
                 call_id,
                 arguments: args,
                 result: Some(returns),
                 is_error: failed,
-            }),
+            })),
             source: self.input.at_line(line),
             ..Span::default()
         };
@@ -414,10 +415,10 @@ impl Ag2<'_> {
         }
         span.status = if failed { Status::Error } else { Status::Ok };
         if failed {
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 message: truncate(text.lines().next().unwrap_or(""), 300),
                 ..ErrorInfo::default()
-            });
+            }));
         }
         match parent {
             Some(p) => self.b.push_child(p, span),
@@ -460,7 +461,7 @@ impl Ag2<'_> {
             span.kind = SpanKind::Step;
             span.name.clone_from(&event);
             span.agent = (!receiver.is_empty()).then(|| receiver.clone());
-            span.output = (!state.is_null()).then(|| Payload::from_json(state));
+            span.output = ((!state.is_null()).then(|| Payload::from_json(state))).map(Box::new);
             self.b.push(span);
             return;
         }
@@ -490,11 +491,11 @@ impl Ag2<'_> {
         if from_user_proxy && !is_tool_response {
             // The task or a human turn relayed by a user proxy.
             span.kind = SpanKind::Human;
-            span.input = Some(Payload::text(text));
+            span.input = Some(Box::new(Payload::text(text)));
         } else {
             span.kind = SpanKind::Step;
             span.agent = speaker;
-            span.output = Some(Payload::text(text));
+            span.output = Some(Box::new(Payload::text(text)));
             if is_tool_response {
                 span.attributes
                     .insert("tool_responses".to_owned(), Value::Bool(true));

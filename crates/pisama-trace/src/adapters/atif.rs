@@ -260,8 +260,8 @@ impl<'a> Walker<'a> {
                 flatten_into("final_metrics", fm, &mut agent_span.attributes);
             }
         }
-        agent_span.input = first_text(traj, "user").map(Payload::text);
-        agent_span.output = last_agent_text(traj).map(Payload::text);
+        agent_span.input = (first_text(traj, "user").map(Payload::text)).map(Box::new);
+        agent_span.output = (last_agent_text(traj).map(Payload::text)).map(Box::new);
         let agent_idx = match parent {
             Some(p) => self.b.push_child(p, agent_span),
             None => self.b.push(agent_span),
@@ -388,12 +388,12 @@ impl<'a> Walker<'a> {
             "user" => {
                 span.kind = SpanKind::Human;
                 "user".clone_into(&mut span.name);
-                span.input = Some(Payload::text(text));
+                span.input = Some(Box::new(Payload::text(text)));
             }
             "system" => {
                 span.kind = SpanKind::System;
                 "system".clone_into(&mut span.name);
-                span.input = Some(Payload::text(text));
+                span.input = Some(Box::new(Payload::text(text)));
             }
             other => {
                 if other != "agent" {
@@ -432,7 +432,7 @@ impl<'a> Walker<'a> {
             .or_else(|| ctx.model.clone());
         span.name.clone_from(&ctx.agent);
         span.agent = Some(ctx.agent.clone());
-        span.output = (!text.is_empty()).then(|| Payload::text(text));
+        span.output = ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new);
         let mut parts = Vec::new();
         if let Some(r) = obj
             .get("reasoning_content")
@@ -461,7 +461,7 @@ impl<'a> Walker<'a> {
             });
         }
         let metrics = obj.get("metrics");
-        span.usage = metrics.map(usage_of).filter(|u| !u.is_empty());
+        span.usage = (metrics.map(usage_of).filter(|u| !u.is_empty())).map(Box::new);
         span.cost = metrics
             .and_then(|m| m.get("cost_usd"))
             .and_then(as_f64)
@@ -476,7 +476,7 @@ impl<'a> Walker<'a> {
         if calls == Some(0) {
             // Not a model call (a scripted or copied step): keep it, but never as an LLM call.
             span.kind = SpanKind::Step;
-            span.output = Some(Payload::text(text));
+            span.output = Some(Box::new(Payload::text(text)));
             if span.usage.is_some() {
                 self.b.warn(format!(
                     "{label} has llm_call_count 0 but reports metrics; kept on a Step span"
@@ -488,7 +488,7 @@ impl<'a> Walker<'a> {
         if calls.is_some_and(|c| c > 1) {
             span.usage_scope = UsageScope::Subtree;
         }
-        span.llm = Some(LlmCall {
+        span.llm = Some(Box::new(LlmCall {
             request_model: model.clone(),
             response_model: model,
             output_messages: vec![Message {
@@ -505,7 +505,7 @@ impl<'a> Walker<'a> {
                 })
                 .unwrap_or_default(),
             ..LlmCall::default()
-        });
+        }));
     }
 
     #[allow(
@@ -550,13 +550,13 @@ impl<'a> Walker<'a> {
                 start_ns: start,
                 end_ns: self.b.span(step_idx).end_ns,
                 time_inferred: true,
-                input: (!args.is_null()).then(|| Payload::from_json(args.clone())),
-                tool: Some(ToolCall {
+                input: ((!args.is_null()).then(|| Payload::from_json(args.clone()))).map(Box::new),
+                tool: Some(Box::new(ToolCall {
                     name,
                     call_id: call_id.clone(),
                     arguments: args,
                     ..ToolCall::default()
-                }),
+                })),
                 source: self.input.at(format!("{pointer}/tool_calls/{k}")),
                 ..Span::default()
             };
@@ -604,11 +604,11 @@ impl<'a> Walker<'a> {
                     start_ns: start,
                     end_ns: end,
                     time_inferred: true,
-                    tool: Some(ToolCall {
+                    tool: Some(Box::new(ToolCall {
                         name: "observation".to_owned(),
                         call_id: source_call.map(str::to_owned),
                         ..ToolCall::default()
-                    }),
+                    })),
                     source: self.input.at(result_pointer.clone()),
                     ..Span::default()
                 };
@@ -649,7 +649,7 @@ impl<'a> Walker<'a> {
         if let Some(e) = extra {
             flatten_into("result.extra", e, &mut span.attributes);
         }
-        span.output = content.map(|c| Payload::from_json(c.clone()));
+        span.output = (content.map(|c| Payload::from_json(c.clone()))).map(Box::new);
         if let Some(tool) = &mut span.tool {
             tool.result = content.cloned();
             tool.is_error = failed;
@@ -665,10 +665,10 @@ impl<'a> Walker<'a> {
                         .unwrap_or("tool reported an error")
                         .to_owned()
                 });
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 message: truncate(&message, 300),
                 ..ErrorInfo::default()
-            });
+            }));
         }
     }
 
@@ -702,11 +702,11 @@ impl<'a> Walker<'a> {
             step: tool_span.step,
             start_ns: tool_span.start_ns,
             end_ns: tool_span.start_ns,
-            handoff: Some(Handoff {
+            handoff: Some(Box::new(Handoff {
                 from: Some(ctx.agent.clone()),
                 to: target_name,
                 mode: HandoffMode::Delegate,
-            }),
+            })),
             source: self.input.at(pointer.to_owned()),
             ..Span::default()
         };

@@ -270,12 +270,12 @@ impl Conversation<'_> {
                 span.name = format!("handoff to {target}");
                 span.end_ns = start;
                 span.time_inferred = false;
-                span.input = Some(Payload::text(text.clone()));
-                span.handoff = Some(Handoff {
+                span.input = Some(Box::new(Payload::text(text.clone())));
+                span.handoff = Some(Box::new(Handoff {
                     from: agent.clone(),
                     to: target,
                     mode: HandoffMode::Transfer,
-                });
+                }));
                 if let Some(ctx) = obj
                     .get("context")
                     .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()))
@@ -290,7 +290,7 @@ impl Conversation<'_> {
             {
                 span.kind = SpanKind::Human;
                 span.agent = None;
-                span.input = Some(Payload::text(text.clone()));
+                span.input = Some(Box::new(Payload::text(text.clone())));
                 self.b.push(span);
                 self.remember(Role::User, agent, text);
             }
@@ -311,14 +311,15 @@ impl Conversation<'_> {
             "MemoryQueryEvent" => {
                 span.kind = SpanKind::Retrieval;
                 "memory query".clone_into(&mut span.name);
-                span.output = obj.get("content").map(|c| Payload::from_json(c.clone()));
+                span.output =
+                    (obj.get("content").map(|c| Payload::from_json(c.clone()))).map(Box::new);
                 self.b.push(span);
             }
             "ToolCallSummaryMessage" => {
                 // The summary repeats results already recorded by the execution events; tool
                 // calls only known from the summary still get their Tool spans.
                 span.kind = SpanKind::Step;
-                span.output = Some(Payload::text(text.clone()));
+                span.output = Some(Box::new(Payload::text(text.clone())));
                 let idx = self.b.push(span);
                 self.summary_tools(i, obj, idx, agent.as_deref(), start);
                 self.remember(Role::Assistant, agent, text);
@@ -330,7 +331,7 @@ impl Conversation<'_> {
                 }
                 if let Some(u) = usage {
                     span.kind = SpanKind::Llm;
-                    span.usage = Some(u).filter(|u| !u.is_empty());
+                    span.usage = Some(Box::new(u)).filter(|u| !u.is_empty());
                     let mut parts = Vec::new();
                     if let Some(t) = thought {
                         parts.push(Part::Reasoning { text: t });
@@ -338,7 +339,7 @@ impl Conversation<'_> {
                     if !text.is_empty() {
                         parts.push(Part::Text { text: text.clone() });
                     }
-                    span.llm = Some(LlmCall {
+                    span.llm = Some(Box::new(LlmCall {
                         input_messages: tail(&self.history, 6),
                         output_messages: vec![Message {
                             role: Role::Assistant,
@@ -346,7 +347,7 @@ impl Conversation<'_> {
                             parts,
                         }],
                         ..LlmCall::default()
-                    });
+                    }));
                     span.status = Status::Ok;
                 } else {
                     span.kind = SpanKind::Step;
@@ -358,7 +359,7 @@ impl Conversation<'_> {
                     span.attributes
                         .insert("code_blocks".to_owned(), blocks.clone());
                 }
-                span.output = Some(Payload::text(text.clone()));
+                span.output = Some(Box::new(Payload::text(text.clone())));
                 self.b.push(span);
                 self.remember(Role::Assistant, agent, text);
             }
@@ -411,8 +412,8 @@ impl Conversation<'_> {
         }
         span.kind = SpanKind::Llm;
         span.status = Status::Ok;
-        span.usage = usage.filter(|u| !u.is_empty());
-        span.llm = Some(LlmCall {
+        span.usage = (usage.filter(|u| !u.is_empty())).map(Box::new);
+        span.llm = Some(Box::new(LlmCall {
             input_messages: tail(&self.history, 6),
             output_messages: vec![Message {
                 role: Role::Assistant,
@@ -421,7 +422,7 @@ impl Conversation<'_> {
             }],
             finish_reason: Some("tool_calls".to_owned()),
             ..LlmCall::default()
-        });
+        }));
         let agent = span.agent.clone();
         let start = span.start_ns;
         let llm_idx = self.b.push(span);
@@ -433,13 +434,13 @@ impl Conversation<'_> {
                 agent: agent.clone(),
                 step: Some(i as u32),
                 start_ns: start,
-                input: Some(Payload::from_json(args.clone())),
-                tool: Some(ToolCall {
+                input: Some(Box::new(Payload::from_json(args.clone()))),
+                tool: Some(Box::new(ToolCall {
                     name,
                     call_id: Some(call_id.clone()),
                     arguments: args,
                     ..ToolCall::default()
-                }),
+                })),
                 source: self.source(i, &format!("/content/{k}")),
                 ..Span::default()
             };
@@ -490,11 +491,11 @@ impl Conversation<'_> {
                     agent: agent.map(str::to_owned),
                     step: Some(i as u32),
                     start_ns: at,
-                    tool: Some(ToolCall {
+                    tool: Some(Box::new(ToolCall {
                         name,
                         call_id: call_id.map(str::to_owned),
                         ..ToolCall::default()
-                    }),
+                    })),
                     source: self.source(i, &format!("/content/{k}")),
                     ..Span::default()
                 };
@@ -502,7 +503,7 @@ impl Conversation<'_> {
             };
             let span = self.b.span_mut(idx);
             span.end_ns = at.or(span.end_ns);
-            span.output = Some(Payload::text(text.clone()));
+            span.output = Some(Box::new(Payload::text(text.clone())));
             span.attributes
                 .insert("result_step".to_owned(), Value::from(i as u64));
             if let Some(tool) = &mut span.tool {
@@ -570,15 +571,15 @@ impl Conversation<'_> {
                 agent: agent.map(str::to_owned),
                 step: Some(i as u32),
                 start_ns: at,
-                input: Some(Payload::from_json(args.clone())),
-                output: content.as_ref().map(|_| Payload::text(text.clone())),
-                tool: Some(ToolCall {
+                input: Some(Box::new(Payload::from_json(args.clone()))),
+                output: (content.as_ref().map(|_| Payload::text(text.clone()))).map(Box::new),
+                tool: Some(Box::new(ToolCall {
                     name,
                     call_id: Some(call_id.to_owned()),
                     arguments: args,
                     result: content,
                     is_error,
-                }),
+                })),
                 source: self.source(i, &format!("/tool_calls/{k}")),
                 ..Span::default()
             };
@@ -600,13 +601,13 @@ impl Conversation<'_> {
         let failed = exit_code.is_some_and(|c| c != 0);
         span.kind = SpanKind::Tool;
         "code_execution".clone_into(&mut span.name);
-        span.output = Some(Payload::text(output.clone()));
-        span.tool = Some(ToolCall {
+        span.output = Some(Box::new(Payload::text(output.clone())));
+        span.tool = Some(Box::new(ToolCall {
             name: "code_execution".to_owned(),
             result: result.cloned(),
             is_error: failed,
             ..ToolCall::default()
-        });
+        }));
         if let Some(code) = result.and_then(|r| r.get("code_file")) {
             span.attributes.insert("code_file".to_owned(), code.clone());
         }
@@ -631,10 +632,11 @@ const KNOWN_TYPES: [&str; 8] = [
 
 fn set_status(span: &mut Span, is_error: bool, text: &str) {
     span.status = if is_error { Status::Error } else { Status::Ok };
-    span.error = is_error.then(|| ErrorInfo {
+    span.error = (is_error.then(|| ErrorInfo {
         message: truncate(text.lines().next().unwrap_or(text), 300),
         ..ErrorInfo::default()
-    });
+    }))
+    .map(Box::new);
 }
 
 /// `models_usage` (`RequestUsage`): OpenAI-style counts, prompt including cached.

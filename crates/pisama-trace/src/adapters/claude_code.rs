@@ -471,18 +471,19 @@ impl Session<'_> {
             "result" => self.result(jl, obj),
             "summary" => {
                 let mut span = self.bookkeeping(chain, pos, jl, obj, "summary", ts);
-                span.output = get_str(&jl.value, &["summary"]).map(Payload::text);
+                span.output = (get_str(&jl.value, &["summary"]).map(Payload::text)).map(Box::new);
                 self.b.push_child(chain.container, span);
             }
             "queue-operation" => {
                 let op = get_str(&jl.value, &["operation"]).unwrap_or("queue");
                 let mut span =
                     self.bookkeeping(chain, pos, jl, obj, &format!("queue-operation: {op}"), ts);
-                span.input = obj
+                span.input = (obj
                     .get("content")
                     .map(content_text)
                     .filter(|t| !t.is_empty())
-                    .map(Payload::text);
+                    .map(Payload::text))
+                .map(Box::new);
                 let parent = chain.parent();
                 self.b.push_child(parent, span);
             }
@@ -663,7 +664,7 @@ impl Session<'_> {
                 name: if compact { "compact summary" } else { "meta" }.to_owned(),
                 step: Some(pos as u32),
                 start_ns: ts,
-                input: Some(Payload::text(text.clone())),
+                input: Some(Box::new(Payload::text(text.clone()))),
                 links: self.links(obj, &id),
                 attributes: unmapped(obj),
                 source: self.source(chain, jl.line),
@@ -731,7 +732,7 @@ impl Session<'_> {
             .to_owned(),
             step: Some(pos as u32),
             start_ns: ts,
-            input: Some(Payload::text(text.clone())),
+            input: Some(Box::new(Payload::text(text.clone()))),
             links: self.links(obj, &id),
             attributes: unmapped(obj),
             source: self.source(chain, jl.line),
@@ -790,11 +791,11 @@ impl Session<'_> {
                     name: "unknown".to_owned(),
                     step: Some(pos as u32),
                     start_ns: ts,
-                    tool: Some(ToolCall {
+                    tool: Some(Box::new(ToolCall {
                         name: "unknown".to_owned(),
                         call_id: tool_use_id.clone(),
                         ..ToolCall::default()
-                    }),
+                    })),
                     source: self.source(chain, jl.line),
                     ..Span::default()
                 };
@@ -821,13 +822,13 @@ impl Session<'_> {
                 span.end_ns = ts;
                 span.time_inferred = false;
             }
-            span.output = Some(Payload {
+            span.output = Some(Box::new(Payload {
                 text: text.clone(),
                 json: structured
                     .filter(|v| v.is_object() || v.is_array())
                     .cloned(),
                 mime: None,
-            });
+            }));
             if let Some(tool) = &mut span.tool {
                 tool.result = Some(result_value);
                 tool.is_error = is_error;
@@ -850,10 +851,10 @@ impl Session<'_> {
                     text.clone()
                 };
                 span.status = Status::Error;
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     message: first_line(&message),
                     ..ErrorInfo::default()
-                });
+                }));
             } else {
                 span.status = Status::Ok;
             }
@@ -924,12 +925,12 @@ impl Session<'_> {
                 step: Some(pos as u32),
                 start_ns: ts,
                 status: Status::Ok,
-                llm: Some(LlmCall {
+                llm: Some(Box::new(LlmCall {
                     provider: Some("anthropic".to_owned()),
                     response_model: model.clone(),
                     input_messages: std::mem::take(&mut chain.pending_input),
                     ..LlmCall::default()
-                }),
+                })),
                 links: self.links(obj, &group),
                 attributes: unmapped(obj),
                 source: self.source(chain, jl.line),
@@ -1001,14 +1002,14 @@ impl Session<'_> {
                                     .and_then(Value::as_str)
                                     .is_some_and(|t| t.ends_with("_error"));
                                 let span = self.b.span_mut(tool);
-                                span.output = Some(Payload::from_json(content.clone()));
+                                span.output = Some(Box::new(Payload::from_json(content.clone())));
                                 span.status = if failed { Status::Error } else { Status::Ok };
                                 if failed {
-                                    span.error = Some(ErrorInfo {
+                                    span.error = Some(Box::new(ErrorInfo {
                                         kind: get_str(&content, &["error_code"]).map(str::to_owned),
                                         message: content.to_string(),
                                         ..ErrorInfo::default()
-                                    });
+                                    }));
                                 }
                                 if let Some(t) = &mut span.tool {
                                     t.result = Some(content);
@@ -1077,7 +1078,7 @@ impl Session<'_> {
         }
         if usage.is_some() {
             // Every split line repeats the usage so far: the last line's figure wins.
-            span.usage = usage;
+            span.usage = usage.map(Box::new);
             for (k, v) in extra_usage {
                 span.attributes.insert(k, v);
             }
@@ -1089,14 +1090,14 @@ impl Session<'_> {
             .map(Message::joined_text)
             .unwrap_or_default();
         if !text.is_empty() {
-            span.output = Some(Payload::text(text.clone()));
+            span.output = Some(Box::new(Payload::text(text.clone())));
         }
         if reported_cost.is_some() {
             span.cost = reported_cost;
         }
         if api_error || error_kind.is_some() {
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: error_kind.or_else(|| Some("api_error".to_owned())),
                 message: if text.is_empty() {
                     "API error".to_owned()
@@ -1104,7 +1105,7 @@ impl Session<'_> {
                     first_line(&text)
                 },
                 ..ErrorInfo::default()
-            });
+            }));
             if api_error {
                 span.attributes
                     .insert("isApiErrorMessage".to_owned(), Value::Bool(true));
@@ -1135,13 +1136,13 @@ impl Session<'_> {
             name: name.to_owned(),
             step: Some(pos as u32),
             start_ns: ts,
-            input: Some(Payload::from_json(args.clone())),
-            tool: Some(ToolCall {
+            input: Some(Box::new(Payload::from_json(args.clone()))),
+            tool: Some(Box::new(ToolCall {
                 name: name.to_owned(),
                 call_id: Some(call_id.clone()),
                 arguments: args.clone(),
                 ..ToolCall::default()
-            }),
+            })),
             links: vec![Link {
                 kind: LinkKind::FollowsFrom,
                 target: llm_id.to_owned(),
@@ -1173,11 +1174,11 @@ impl Session<'_> {
                     step: Some(pos as u32),
                     start_ns: ts,
                     end_ns: ts,
-                    handoff: Some(Handoff {
+                    handoff: Some(Box::new(Handoff {
                         from: Some(chain.agent.clone()),
                         to,
                         mode: HandoffMode::Message,
-                    }),
+                    })),
                     links: vec![Link {
                         kind: LinkKind::FollowsFrom,
                         target: call_id,
@@ -1209,11 +1210,11 @@ impl Session<'_> {
                 step,
                 start_ns: start,
                 end_ns: start,
-                handoff: Some(Handoff {
+                handoff: Some(Box::new(Handoff {
                     from: Some(chain.agent.clone()),
                     to,
                     mode: HandoffMode::Delegate,
-                }),
+                })),
                 links: vec![Link {
                     kind: LinkKind::FollowsFrom,
                     target: tool_use_id.clone(),
@@ -1274,7 +1275,7 @@ impl Session<'_> {
             },
             step: Some(pos as u32),
             start_ns: ts,
-            output: (!text.is_empty()).then(|| Payload::text(text.clone())),
+            output: ((!text.is_empty()).then(|| Payload::text(text.clone()))).map(Box::new),
             links: self.links(obj, &id),
             attributes: unmapped(obj),
             source: self.source(chain, jl.line),
@@ -1286,7 +1287,7 @@ impl Session<'_> {
         }
         if level == Some("error") || subtype == Some("api_error") {
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: subtype.map(str::to_owned),
                 message: if text.is_empty() {
                     "error".to_owned()
@@ -1296,7 +1297,7 @@ impl Session<'_> {
                 // A retry is announced: the run goes on.
                 handled: obj.contains_key("retryAttempt") || obj.contains_key("retryInMs"),
                 ..ErrorInfo::default()
-            });
+            }));
         }
         let parent = chain.parent();
         let idx = self.b.push_child(parent, span);
@@ -1401,22 +1402,22 @@ impl Session<'_> {
         span.attributes
             .insert("result.line".to_owned(), Value::from(jl.line));
         if let Some(t) = text {
-            span.output = Some(Payload::text(t));
+            span.output = Some(Box::new(Payload::text(t)));
         }
         if usage.is_some() {
-            span.usage = usage;
+            span.usage = usage.map(Box::new);
             span.usage_scope = UsageScope::Subtree;
         }
         if is_error || subtype.is_some_and(|s| s.starts_with("error")) {
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: subtype.map(str::to_owned),
                 message: span.output.as_ref().map_or_else(
                     || subtype.unwrap_or("error").to_owned(),
                     |p| first_line(&p.text),
                 ),
                 ..ErrorInfo::default()
-            });
+            }));
             self.b.trace_mut().status = Status::Error;
         } else {
             span.status = Status::Ok;
@@ -1437,7 +1438,7 @@ impl Session<'_> {
         let span = self.b.span_mut(turn);
         if let Some(error) = failed {
             span.status = Status::Error;
-            span.error = Some(error);
+            span.error = Some(Box::new(*error));
         } else if chain.last_llm.is_some() {
             span.status = Status::Ok;
         }
@@ -1576,15 +1577,16 @@ impl Session<'_> {
             start_ns: start,
             end_ns: end,
             status,
-            error: (status == Status::Error).then(|| ErrorInfo {
+            error: ((status == Status::Error).then(|| ErrorInfo {
                 message: tool_output
                     .clone()
                     .map_or_else(|| "sub-agent failed".to_owned(), |t| first_line(&t)),
                 ..ErrorInfo::default()
-            }),
-            input: prompt.map(Payload::text),
-            output: tool_output.filter(|t| !t.is_empty()).map(Payload::text),
-            usage: result.get("usage").and_then(anthropic_usage),
+            }))
+            .map(Box::new),
+            input: (prompt.map(Payload::text)).map(Box::new),
+            output: (tool_output.filter(|t| !t.is_empty()).map(Payload::text)).map(Box::new),
+            usage: (result.get("usage").and_then(anthropic_usage)).map(Box::new),
             usage_scope: UsageScope::Subtree,
             attributes,
             source: chain.and_then(|c| c.lines.first()).map_or_else(
@@ -1691,7 +1693,7 @@ impl Session<'_> {
         if span.status == Status::Unset {
             if let Some(error) = last_llm_error {
                 span.status = Status::Error;
-                span.error = Some(error);
+                span.error = Some(Box::new(*error));
             } else if main.last_llm.is_some() {
                 span.status = Status::Ok;
             }

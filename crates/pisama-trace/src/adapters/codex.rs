@@ -356,7 +356,7 @@ fn parse_rollout(input: &Input, raw: &[JsonLine]) -> AdapterResult {
             }
             "compacted" => {
                 let mut span = r.span(l, SpanKind::System, "compaction");
-                span.output = get_str(l.payload, &["message"]).map(Payload::text);
+                span.output = (get_str(l.payload, &["message"]).map(Payload::text)).map(Box::new);
                 if let Some(history) = l
                     .payload
                     .get("replacement_history")
@@ -523,7 +523,7 @@ impl Rollout<'_> {
         if let Some(turn) = self.turn {
             let span = self.b.span_mut(turn);
             span.status = Status::Error;
-            span.error = Some(error.clone());
+            span.error = Some(Box::new(error.clone()));
         }
         self.last_turn_failed = Some(error);
     }
@@ -535,7 +535,7 @@ impl Rollout<'_> {
         self.turn_has_prompt = true;
         let mut span = self.span(l, SpanKind::Human, "user");
         span.end_ns = None;
-        span.input = Some(Payload::text(text.clone()));
+        span.input = Some(Box::new(Payload::text(text.clone())));
         self.push(span);
         self.pending_input.push(Message::text(Role::User, text));
         self.boundary = l.ts;
@@ -577,7 +577,7 @@ impl Rollout<'_> {
                         span.status = Status::Ok;
                     }
                     if let Some(text) = get_str(p, &["last_agent_message"]) {
-                        span.output = Some(Payload::text(text));
+                        span.output = Some(Box::new(Payload::text(text)));
                     }
                 }
                 self.any_turn_completed = true;
@@ -593,7 +593,7 @@ impl Rollout<'_> {
                 };
                 let mut span = self.span(l, SpanKind::System, "turn_aborted");
                 span.status = Status::Error;
-                span.error = Some(error.clone());
+                span.error = Some(Box::new(error.clone()));
                 self.push(span);
                 self.fail_turn(error);
                 self.close_turn();
@@ -609,7 +609,7 @@ impl Rollout<'_> {
                 };
                 let mut span = self.span(l, SpanKind::System, kind);
                 span.status = Status::Error;
-                span.error = Some(error.clone());
+                span.error = Some(Box::new(error.clone()));
                 span.attributes = payload_attributes(p, &["type", "message"]);
                 self.push(span);
                 if !retried {
@@ -618,7 +618,7 @@ impl Rollout<'_> {
             }
             "warning" => {
                 let mut span = self.span(l, SpanKind::System, "warning");
-                span.output = get_str(p, &["message"]).map(Payload::text);
+                span.output = (get_str(p, &["message"]).map(Payload::text)).map(Box::new);
                 self.push(span);
             }
             "exec_command_end" => self.exec_end(l),
@@ -727,7 +727,7 @@ impl Rollout<'_> {
             let text = get_str(p, &["aggregated_output"])
                 .or_else(|| get_str(p, &["stdout"]))
                 .unwrap_or_default();
-            span.output = Some(Payload::text(text));
+            span.output = Some(Box::new(Payload::text(text)));
         }
         if let Some(code) = exit.filter(|c| *c != 0) {
             let detail = get_str(p, &["stderr"])
@@ -795,7 +795,7 @@ impl Rollout<'_> {
                     "assistant" => self.add_pending(l, Part::Text { text }),
                     "user" if text.trim_start().starts_with('<') => {
                         let mut span = self.span(l, SpanKind::System, "context");
-                        span.input = Some(Payload::text(text.clone()));
+                        span.input = Some(Box::new(Payload::text(text.clone())));
                         self.push(span);
                         self.pending_input.push(Message::text(Role::User, text));
                     }
@@ -811,7 +811,7 @@ impl Rollout<'_> {
                             SpanKind::System,
                             if role.is_empty() { "message" } else { role },
                         );
-                        span.input = Some(Payload::text(text.clone()));
+                        span.input = Some(Box::new(Payload::text(text.clone())));
                         self.push(span);
                         self.pending_input
                             .push(Message::text(Role::parse(role), text));
@@ -892,13 +892,13 @@ impl Rollout<'_> {
         let mut span = self.span(l, SpanKind::Tool, &name);
         span.id.clone_from(&call_id);
         span.end_ns = None;
-        span.input = Some(Payload::from_json(args.clone()));
-        span.tool = Some(ToolCall {
+        span.input = Some(Box::new(Payload::from_json(args.clone())));
+        span.tool = Some(Box::new(ToolCall {
             name: name.clone(),
             call_id: Some(call_id.clone()),
             arguments: args.clone(),
             ..ToolCall::default()
-        });
+        }));
         let status = get_str(p, &["status"]);
         if let Some(s) = status {
             span.attributes.insert("status".to_owned(), Value::from(s));
@@ -951,11 +951,11 @@ impl Rollout<'_> {
         };
         let mut span = self.span(l, SpanKind::Handoff, &format!("{verb} {to}"));
         span.id = format!("{call_id}.handoff");
-        span.handoff = Some(Handoff {
+        span.handoff = Some(Box::new(Handoff {
             from: Some(self.agent.clone()),
             to: to.to_owned(),
             mode,
-        });
+        }));
         span.links.push(Link {
             kind: LinkKind::FollowsFrom,
             target: call_id.to_owned(),
@@ -978,22 +978,22 @@ impl Rollout<'_> {
             if let Some(c) = &call_id {
                 span.id.clone_from(c);
             }
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: "unknown".to_owned(),
                 call_id: call_id.clone(),
                 ..ToolCall::default()
-            });
+            }));
             self.push(span)
         };
         let span = self.b.span_mut(tool);
         if l.ts.is_some() {
             span.end_ns = l.ts;
         }
-        span.output = Some(Payload {
+        span.output = Some(Box::new(Payload {
             text: out.text.clone(),
             json: out.json.clone(),
             mime: None,
-        });
+        }));
         span.attributes
             .insert("result.step".to_owned(), Value::from(l.pos as u32));
         if let Some(code) = out.exit_code {
@@ -1100,16 +1100,16 @@ impl Rollout<'_> {
             end_ns: end,
             time_inferred: true,
             status: Status::Ok,
-            output: (!text.is_empty()).then(|| Payload::text(text)),
-            llm: Some(LlmCall {
+            output: ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new),
+            llm: Some(Box::new(LlmCall {
                 provider: self.provider.clone(),
                 request_model: model,
                 input_messages: std::mem::take(&mut self.pending_input),
                 output_messages: vec![out],
                 params,
                 ..LlmCall::default()
-            }),
-            usage,
+            })),
+            usage: usage.map(Box::new),
             source: self.input.at_line(line),
             ..Span::default()
         };
@@ -1167,12 +1167,12 @@ impl Rollout<'_> {
         span.start_ns = first;
         span.end_ns = end;
         if let Some(total) = total {
-            span.usage = Some(total);
+            span.usage = Some(Box::new(total));
             span.usage_scope = UsageScope::Subtree;
         }
         if let Some(error) = failed {
             span.status = Status::Error;
-            span.error = Some(error);
+            span.error = Some(Box::new(error));
         } else if completed {
             span.status = Status::Ok;
         }
@@ -1218,14 +1218,15 @@ impl Rollout<'_> {
             start_ns: start,
             end_ns: end,
             status,
-            error: (status == Status::Error).then(|| ErrorInfo {
+            error: ((status == Status::Error).then(|| ErrorInfo {
                 message: output
                     .clone()
                     .unwrap_or_else(|| "sub-agent failed".to_owned()),
                 ..ErrorInfo::default()
-            }),
-            input: s.prompt.clone().map(Payload::text),
-            output: output.map(Payload::text),
+            }))
+            .map(Box::new),
+            input: (s.prompt.clone().map(Payload::text)).map(Box::new),
+            output: (output.map(Payload::text)).map(Box::new),
             attributes,
             source,
             ..Span::default()
@@ -1316,11 +1317,11 @@ fn plain_exit_code(text: &str) -> Option<i64> {
 
 fn fail(span: &mut Span, kind: Option<&str>, message: &str) {
     span.status = Status::Error;
-    span.error = Some(ErrorInfo {
+    span.error = Some(Box::new(ErrorInfo {
         kind: kind.map(str::to_owned),
         message: truncate(message.trim(), 300),
         ..ErrorInfo::default()
-    });
+    }));
     if let Some(t) = &mut span.tool {
         t.is_error = true;
     }
@@ -1470,7 +1471,7 @@ fn parse_exec(input: &Input, lines: &[JsonLine]) -> crate::model::Trace {
                     name: "error".to_owned(),
                     step: Some(pos as u32),
                     status: Status::Error,
-                    error: Some(error.clone()),
+                    error: Some(Box::new(error.clone())),
                     source: input.at_line(jl.line),
                     ..Span::default()
                 };
@@ -1570,23 +1571,23 @@ impl Exec<'_> {
         } else {
             Status::Ok
         };
-        span.error.clone_from(&error);
-        span.output = (!text.is_empty()).then(|| Payload::text(text.clone()));
-        span.llm = Some(LlmCall {
+        span.error = error.clone().map(Box::new);
+        span.output = ((!text.is_empty()).then(|| Payload::text(text.clone()))).map(Box::new);
+        span.llm = Some(Box::new(LlmCall {
             output_messages: vec![out],
             ..LlmCall::default()
-        });
-        span.usage = usage.map(openai_usage).filter(|u| !u.is_empty());
+        }));
+        span.usage = (usage.map(openai_usage).filter(|u| !u.is_empty())).map(Box::new);
         span.attributes
             .insert("result.step".to_owned(), Value::from(pos as u32));
         let turn_span = self.b.span_mut(turn);
         if let Some(e) = &error {
             turn_span.status = Status::Error;
-            turn_span.error = Some(e.clone());
+            turn_span.error = Some(Box::new(e.clone()));
         } else {
             turn_span.status = Status::Ok;
             if !text.is_empty() {
-                turn_span.output = Some(Payload::text(text));
+                turn_span.output = Some(Box::new(Payload::text(text)));
             }
         }
         self.last_failed = error;
@@ -1684,13 +1685,13 @@ impl Exec<'_> {
             ..Span::default()
         };
         if span_kind == SpanKind::Tool {
-            span.input = Some(Payload::from_json(args.clone()));
-            span.tool = Some(ToolCall {
+            span.input = Some(Box::new(Payload::from_json(args.clone())));
+            span.tool = Some(Box::new(ToolCall {
                 name,
                 call_id: Some(id.to_owned()),
                 arguments: args,
                 ..ToolCall::default()
-            });
+            }));
             if let Some(server) = item.get("server") {
                 span.attributes.insert("server".to_owned(), server.clone());
             }
@@ -1710,7 +1711,7 @@ impl Exec<'_> {
                     .unwrap_or_default()
                     .to_owned();
                 let exit = item.get("exit_code").and_then(Value::as_i64);
-                span.output = Some(Payload::text(output.clone()));
+                span.output = Some(Box::new(Payload::text(output.clone())));
                 if let Some(t) = &mut span.tool {
                     t.result = Some(Value::String(output.clone()));
                 }
@@ -1732,7 +1733,7 @@ impl Exec<'_> {
             }
             "mcp_tool_call" => {
                 if let Some(result) = item.get("result").filter(|r| !r.is_null()) {
-                    span.output = Some(Payload::from_json(result.clone()));
+                    span.output = Some(Box::new(Payload::from_json(result.clone())));
                     if let Some(t) = &mut span.tool {
                         t.result = Some(result.clone());
                     }
@@ -1775,16 +1776,16 @@ impl Exec<'_> {
                             .collect()
                     })
                     .unwrap_or_default();
-                span.output = Some(Payload::text(items.join("\n")));
+                span.output = Some(Box::new(Payload::text(items.join("\n"))));
             }
             "error" => {
                 let message = get_str(item, &["message"]).unwrap_or("error").to_owned();
                 span.status = Status::Error;
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     kind: Some("error".to_owned()),
                     message: first_line(&message),
                     ..ErrorInfo::default()
-                });
+                }));
             }
             _ => {
                 let mut attrs = BTreeMap::new();
@@ -1816,11 +1817,11 @@ impl Exec<'_> {
                     kind: SpanKind::Handoff,
                     name: format!("delegate to {thread}"),
                     step: Some(pos as u32),
-                    handoff: Some(Handoff {
+                    handoff: Some(Box::new(Handoff {
                         from: Some(AGENT.to_owned()),
                         to: thread.clone(),
                         mode: HandoffMode::Delegate,
-                    }),
+                    })),
                     links: vec![Link {
                         kind: LinkKind::FollowsFrom,
                         target: self.b.span(idx).id.clone(),
@@ -1835,7 +1836,7 @@ impl Exec<'_> {
                     name: thread.clone(),
                     agent: Some(thread.clone()),
                     step: Some(pos as u32),
-                    input: get_str(item, &["prompt"]).map(Payload::text),
+                    input: (get_str(item, &["prompt"]).map(Payload::text)).map(Box::new),
                     source: self.input.at_line(line),
                     ..Span::default()
                 };
@@ -1856,11 +1857,11 @@ impl Exec<'_> {
                     kind: SpanKind::Handoff,
                     name: format!("message to {thread}"),
                     step: Some(pos as u32),
-                    handoff: Some(Handoff {
+                    handoff: Some(Box::new(Handoff {
                         from: Some(AGENT.to_owned()),
                         to: thread.clone(),
                         mode: HandoffMode::Message,
-                    }),
+                    })),
                     source: self.input.at_line(line),
                     ..Span::default()
                 };
@@ -1901,25 +1902,25 @@ impl Exec<'_> {
                 _ => Status::Unset,
             };
             if span.status == Status::Error {
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     message: message
                         .clone()
                         .unwrap_or_else(|| "sub-agent failed".to_owned()),
                     ..ErrorInfo::default()
-                });
+                }));
             }
             if let Some(w) = word {
                 span.attributes
                     .insert("agent_status".to_owned(), Value::from(w));
             }
-            span.output = message.map(Payload::text);
+            span.output = (message.map(Payload::text)).map(Box::new);
         }
         let root = self.root;
         let failed = self.last_failed.take();
         let span = self.b.span_mut(root);
         if let Some(error) = failed {
             span.status = Status::Error;
-            span.error = Some(error);
+            span.error = Some(Box::new(error));
         } else if self.turns > 0 {
             span.status = Status::Ok;
         }

@@ -391,9 +391,9 @@ fn node_span(node: &Map<String, Value>, source: SourceRef) -> Span {
         start_ns: start,
         end_ns: end_of(node, start),
         status,
-        error,
-        input: payload(node.get("inputs")),
-        output: payload(node.get("outputs")),
+        error: error.map(Box::new),
+        input: (payload(node.get("inputs"))).map(Box::new),
+        output: (payload(node.get("outputs"))).map(Box::new),
         source,
         ..Span::default()
     };
@@ -429,27 +429,27 @@ fn node_span(node: &Map<String, Value>, source: SourceRef) -> Span {
         .or_else(|| meta.and_then(dify_usage));
     match kind {
         SpanKind::Llm => {
-            span.llm = Some(node_llm(process, outputs));
+            span.llm = Some(Box::new(node_llm(process, outputs)));
             if let Some((u, c)) = usage {
-                span.usage = Some(u);
+                span.usage = Some(Box::new(u));
                 span.cost = c;
             }
         }
         SpanKind::Agent => {
             if let Some((u, c)) = usage {
-                span.usage = Some(u);
+                span.usage = Some(Box::new(u));
                 span.cost = c;
                 span.usage_scope = UsageScope::Subtree;
             }
         }
         SpanKind::Tool => {
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: span.name.clone(),
                 call_id: None,
                 arguments: node.get("inputs").cloned().unwrap_or(Value::Null),
                 result: outputs.filter(|o| !o.is_null()).cloned(),
                 is_error: span.status == Status::Error,
-            });
+            }));
         }
         _ => {}
     }
@@ -604,13 +604,14 @@ fn log_span(
         } else {
             Status::Unset
         },
-        error: failed.then(|| {
+        error: (failed.then(|| {
             parse_error(
                 error_text.as_deref().unwrap_or(&response_text),
                 agent_ok,
                 None,
             )
-        }),
+        }))
+        .map(Box::new),
         ..Span::default()
     };
     span.attributes
@@ -640,7 +641,7 @@ fn log_span(
                 parts.push(Part::Text {
                     text: text.to_owned(),
                 });
-                span.output = Some(Payload::text(text));
+                span.output = Some(Box::new(Payload::text(text)));
             }
             if let Some(Value::Array(calls)) = output.and_then(|o| o.get("tool_calls")) {
                 for c in calls {
@@ -655,7 +656,7 @@ fn log_span(
                     });
                 }
             }
-            span.llm = Some(LlmCall {
+            span.llm = Some(Box::new(LlmCall {
                 provider: meta
                     .and_then(|m| get_str(m, &["provider"]))
                     .map(provider_name),
@@ -670,8 +671,8 @@ fn log_span(
                     }]
                 },
                 ..LlmCall::default()
-            });
-            span.usage = usage;
+            }));
+            span.usage = usage.map(Box::new);
             span.cost = cost;
         }
         SpanKind::Tool => {
@@ -679,9 +680,10 @@ fn log_span(
                 .and_then(|o| o.get("tool_call_input"))
                 .cloned()
                 .unwrap_or(Value::Null);
-            span.input = (!args.is_null()).then(|| Payload::from_json(args.clone()));
-            span.output = tool_response.map(|r| Payload::from_json(r.clone()));
-            span.tool = Some(ToolCall {
+            span.input =
+                ((!args.is_null()).then(|| Payload::from_json(args.clone()))).map(Box::new);
+            span.output = (tool_response.map(|r| Payload::from_json(r.clone()))).map(Box::new);
+            span.tool = Some(Box::new(ToolCall {
                 name: output
                     .and_then(|o| get_str(o, &["tool_call_name"]))
                     .unwrap_or(&name)
@@ -692,11 +694,11 @@ fn log_span(
                 arguments: args,
                 result: tool_response.cloned(),
                 is_error: failed,
-            });
+            }));
         }
         _ => {
             if usage.is_some() || cost.is_some() {
-                span.usage = usage;
+                span.usage = usage.map(Box::new);
                 span.cost = cost;
                 span.usage_scope = UsageScope::Subtree;
             }
@@ -777,7 +779,7 @@ fn conversation(
                 status: Status::Ok,
                 start_ns: start,
                 end_ns: start,
-                input: Some(Payload::text(query)),
+                input: Some(Box::new(Payload::text(query))),
                 source: item.source.clone(),
                 ..Span::default()
             });
@@ -855,15 +857,16 @@ fn message_span(
         end_ns: last_thought.or(start),
         time_inferred: true,
         status: if failed { Status::Error } else { Status::Ok },
-        error: failed.then(|| {
+        error: (failed.then(|| {
             parse_error(
                 error_text.as_deref().unwrap_or("message failed"),
                 false,
                 None,
             )
-        }),
-        input: str_of(m, "query").map(Payload::text),
-        output: str_of(m, "answer").map(Payload::text),
+        }))
+        .map(Box::new),
+        input: (str_of(m, "query").map(Payload::text)).map(Box::new),
+        output: (str_of(m, "answer").map(Payload::text)).map(Box::new),
         source,
         ..Span::default()
     };
@@ -894,7 +897,7 @@ fn message_span(
         ..Usage::default()
     };
     if !usage.is_empty() {
-        span.usage = Some(usage);
+        span.usage = Some(Box::new(usage));
         span.usage_scope = UsageScope::Subtree;
     }
     if let Some(cost) = dify_cost(&Value::Object(
@@ -1000,8 +1003,8 @@ fn thoughts(
             end_ns: next.or(start),
             time_inferred: true,
             status: Status::Ok,
-            output: (!text.is_empty()).then(|| Payload::text(text)),
-            llm: Some(LlmCall {
+            output: ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new),
+            llm: Some(Box::new(LlmCall {
                 output_messages: if parts.is_empty() {
                     Vec::new()
                 } else {
@@ -1012,7 +1015,7 @@ fn thoughts(
                     }]
                 },
                 ..LlmCall::default()
-            }),
+            })),
             source: thought_source.clone(),
             ..Span::default()
         };
@@ -1039,16 +1042,17 @@ fn thoughts(
                 end_ns: next.or(start),
                 time_inferred: true,
                 status: if failed { Status::Error } else { Status::Ok },
-                error: failed.then(|| parse_error(&observed, message_ok, None)),
-                input: (!args.is_null()).then(|| Payload::from_json(args.clone())),
-                output: (!observation.is_null()).then(|| Payload::from_json(observation.clone())),
-                tool: Some(ToolCall {
+                error: (failed.then(|| parse_error(&observed, message_ok, None))).map(Box::new),
+                input: ((!args.is_null()).then(|| Payload::from_json(args.clone()))).map(Box::new),
+                output: ((!observation.is_null()).then(|| Payload::from_json(observation.clone())))
+                    .map(Box::new),
+                tool: Some(Box::new(ToolCall {
                     name: tool.clone(),
                     call_id: None,
                     arguments: args,
                     result: (!observation.is_null()).then_some(observation),
                     is_error: failed,
-                }),
+                })),
                 source: thought_source.clone(),
                 ..Span::default()
             };
@@ -1094,7 +1098,9 @@ fn retrieval(
             start_ns: start,
             end_ns: start,
             status: Status::Ok,
-            output: Some(Payload::from_json(Value::Array(resources.clone()))),
+            output: Some(Box::new(Payload::from_json(Value::Array(
+                resources.clone(),
+            )))),
             attributes,
             source: source.clone(),
             ..Span::default()

@@ -117,7 +117,7 @@ pub(crate) fn build_conversation(
                         tool.result = Some(maybe_json(&text));
                         tool.is_error = is_error;
                     }
-                    span.output = Some(Payload::text(text.clone()));
+                    span.output = Some(Box::new(Payload::text(text.clone())));
                     span.attributes
                         .insert("result_step".to_owned(), Value::from(step));
                     set_tool_status(span, is_error, &text);
@@ -129,14 +129,14 @@ pub(crate) fn build_conversation(
                         name: tool_name.clone(),
                         step: Some(step),
                         start_ns: start,
-                        output: Some(Payload::text(text.clone())),
-                        tool: Some(ToolCall {
+                        output: Some(Box::new(Payload::text(text.clone()))),
+                        tool: Some(Box::new(ToolCall {
                             name: tool_name,
                             call_id: call_id.map(str::to_owned),
                             result: Some(maybe_json(&text)),
                             is_error,
                             ..ToolCall::default()
-                        }),
+                        })),
                         source,
                         ..Span::default()
                     };
@@ -196,14 +196,14 @@ pub(crate) fn build_conversation(
                     step: Some(step),
                     start_ns: start,
                     status: Status::Ok,
-                    output: (!text.is_empty()).then(|| Payload::text(text.clone())),
-                    llm: Some(LlmCall {
+                    output: ((!text.is_empty()).then(|| Payload::text(text.clone()))).map(Box::new),
+                    llm: Some(Box::new(LlmCall {
                         request_model: get_str(msg, &["model"]).map(str::to_owned),
                         input_messages: tail(&history, 6),
                         output_messages: vec![out_msg.clone()],
                         ..LlmCall::default()
-                    }),
-                    usage,
+                    })),
+                    usage: usage.map(Box::new),
                     source: source.clone(),
                     ..Span::default()
                 };
@@ -216,13 +216,13 @@ pub(crate) fn build_conversation(
                         agent: Some(agent.clone()),
                         step: Some(step),
                         start_ns: start,
-                        input: Some(Payload::from_json(args.clone())),
-                        tool: Some(ToolCall {
+                        input: Some(Box::new(Payload::from_json(args.clone()))),
+                        tool: Some(Box::new(ToolCall {
                             name: tool_name,
                             call_id: Some(call_id.clone()),
                             arguments: args,
                             ..ToolCall::default()
-                        }),
+                        })),
                         source: if pointer_prefix == LINES_PREFIX {
                             source_for(input, pointer_prefix, i)
                         } else {
@@ -252,7 +252,7 @@ pub(crate) fn build_conversation(
                     },
                     step: Some(step),
                     start_ns: start,
-                    input: Some(Payload::text(text.clone())),
+                    input: Some(Box::new(Payload::text(text.clone()))),
                     source,
                     ..Span::default()
                 };
@@ -274,10 +274,11 @@ fn tail(history: &[Message], n: usize) -> Vec<Message> {
 
 fn set_tool_status(span: &mut Span, is_error: bool, text: &str) {
     span.status = if is_error { Status::Error } else { Status::Ok };
-    span.error = is_error.then(|| ErrorInfo {
+    span.error = (is_error.then(|| ErrorInfo {
         message: crate::util::truncate(text.lines().next().unwrap_or(text), 300),
         ..ErrorInfo::default()
-    });
+    }))
+    .map(Box::new);
 }
 
 /// Tool output that reports a failure in its text (many sources have no error flag).

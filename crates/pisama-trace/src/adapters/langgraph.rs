@@ -453,7 +453,7 @@ impl<'i> DebugStream<'i> {
             name: name.clone(),
             step: step.and_then(|s| u32::try_from(s).ok()),
             start_ns: at,
-            input: payload_of(input),
+            input: (payload_of(input)).map(Box::new),
             source,
             ..Span::default()
         };
@@ -512,13 +512,13 @@ impl<'i> DebugStream<'i> {
         {
             let span = self.b.span_mut(task);
             span.end_ns = at;
-            span.output = payload_of(result);
+            span.output = (payload_of(result)).map(Box::new);
             span.status = if error.is_some() {
                 Status::Error
             } else {
                 Status::Ok
             };
-            span.error = error.as_deref().map(super::langsmith::parse_exception);
+            span.error = (error.as_deref().map(super::langsmith::parse_exception)).map(Box::new);
             if let Some(Value::Array(interrupts)) = payload.get("interrupts") {
                 for interrupt in interrupts {
                     let mut attributes = std::collections::BTreeMap::new();
@@ -582,8 +582,9 @@ impl<'i> DebugStream<'i> {
                 end_ns: at,
                 time_inferred: true,
                 status: Status::Ok,
-                output: (!text.is_empty()).then(|| crate::model::Payload::text(text)),
-                llm: Some(LlmCall {
+                output: ((!text.is_empty()).then(|| crate::model::Payload::text(text)))
+                    .map(Box::new),
+                llm: Some(Box::new(LlmCall {
                     provider: response
                         .and_then(|r| get_str(r, &["model_provider"]))
                         .map(str::to_owned),
@@ -596,12 +597,13 @@ impl<'i> DebugStream<'i> {
                     input_messages: state.context.clone(),
                     output_messages: vec![view.to_message()],
                     ..LlmCall::default()
-                }),
-                usage: view
+                })),
+                usage: (view
                     .fields
                     .get("usage_metadata")
                     .map(usage_metadata)
-                    .filter(|u| !u.is_empty()),
+                    .filter(|u| !u.is_empty()))
+                .map(Box::new),
                 source: source.clone(),
                 ..Span::default()
             };
@@ -644,15 +646,15 @@ impl<'i> DebugStream<'i> {
             end_ns: at,
             time_inferred: true,
             status: if failed { Status::Error } else { Status::Ok },
-            error: failed.then(|| tool_error(&text)),
-            output: Some(crate::model::Payload::text(text)),
-            tool: Some(ToolCall {
+            error: (failed.then(|| tool_error(&text))).map(Box::new),
+            output: Some(Box::new(crate::model::Payload::text(text))),
+            tool: Some(Box::new(ToolCall {
                 name: name.clone(),
                 call_id: call_id.clone(),
                 arguments: call.map_or(Value::Null, |c| c.args.clone()),
                 result: Some(content),
                 is_error: failed,
-            }),
+            })),
             source: source.clone(),
             ..Span::default()
         };
@@ -777,11 +779,11 @@ impl<'i> DebugStream<'i> {
             };
             let span = self.b.span_mut(note.span);
             span.agent.clone_from(&from);
-            span.handoff = Some(crate::model::Handoff {
+            span.handoff = Some(Box::new(crate::model::Handoff {
                 from,
                 to,
                 mode: span.handoff.as_ref().map(|h| h.mode).unwrap_or_default(),
-            });
+            }));
         }
         let unfinished = self.tasks.values().filter(|s| !s.ended).count();
         if unfinished > 0 {

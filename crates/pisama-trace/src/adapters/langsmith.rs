@@ -756,7 +756,7 @@ pub(super) fn handoff_span(
         start_ns: at,
         end_ns: at,
         status: Status::Ok,
-        handoff: Some(Handoff { from, to, mode }),
+        handoff: Some(Box::new(Handoff { from, to, mode })),
         source,
         ..Span::default()
     }
@@ -840,9 +840,9 @@ fn run_span(
         } else {
             status
         },
-        error: error.clone(),
-        input: payload_of(inputs),
-        output: payload_of(outputs),
+        error: (error.clone()).map(Box::new),
+        input: (payload_of(inputs)).map(Box::new),
+        output: (payload_of(outputs)).map(Box::new),
         source: node.source.clone(),
         ..Span::default()
     };
@@ -852,13 +852,13 @@ fn run_span(
     let cost = run_cost(node);
     match kind {
         SpanKind::Llm => {
-            span.llm = Some(llm_call(node, inputs, outputs));
-            span.usage = usage.or_else(|| message_usage(outputs));
+            span.llm = Some(Box::new(llm_call(node, inputs, outputs)));
+            span.usage = (usage.or_else(|| message_usage(outputs))).map(Box::new);
             span.cost = cost;
         }
         _ => {
             if usage.is_some() || cost.is_some() {
-                span.usage = usage;
+                span.usage = usage.map(Box::new);
                 span.cost = cost;
                 span.usage_scope = UsageScope::Subtree;
             }
@@ -952,14 +952,14 @@ fn fill_tool(
     let result_text = result.as_ref().and_then(text_of).unwrap_or_default();
     if span.status != Status::Error && (message_error || looks_like_error(&result_text)) {
         span.status = Status::Error;
-        span.error = Some(ErrorInfo {
+        span.error = Some(Box::new(ErrorInfo {
             message: crate::util::truncate(
                 result_text.lines().next().unwrap_or_default().trim(),
                 500,
             ),
             handled: true,
             ..ErrorInfo::default()
-        });
+        }));
     }
     if let Some(c) = call {
         span.links.push(crate::model::Link {
@@ -967,13 +967,13 @@ fn fill_tool(
             target: nodes[c.llm].id().to_owned(),
         });
     }
-    span.tool = Some(ToolCall {
+    span.tool = Some(Box::new(ToolCall {
         name: node.name().to_owned(),
         call_id,
         arguments,
         result,
         is_error: span.status == Status::Error,
-    });
+    }));
 }
 
 /// The `tool_call_id` a tool run answered: from its `ToolMessage` output or its inputs.

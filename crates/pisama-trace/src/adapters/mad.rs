@@ -516,13 +516,13 @@ fn push_spans(input: &Input, b: &mut TraceBuilder, messages: &[Msg], pointer: &s
             } else {
                 next_time.filter(|n| m.time.is_some_and(|t| *n >= t))
             },
-            usage: m.usage.clone(),
+            usage: (m.usage.clone()).map(Box::new),
             cost: m.cost.map(|amount| Cost {
                 amount,
                 currency: "USD".to_owned(),
                 source: CostSource::Reported,
             }),
-            handoff: m.handoff.clone(),
+            handoff: (m.handoff.clone()).map(Box::new),
             source: input.at(pointer.to_owned()),
             ..Span::default()
         };
@@ -535,29 +535,30 @@ fn push_spans(input: &Input, b: &mut TraceBuilder, messages: &[Msg], pointer: &s
         let text = m.text.trim().to_owned();
         match kind {
             SpanKind::Human | SpanKind::System | SpanKind::Handoff => {
-                span.input = Some(Payload::text(text));
+                span.input = Some(Box::new(Payload::text(text)));
             }
             _ => {
-                span.output = (!text.is_empty() || kind == SpanKind::Step)
-                    .then(|| Payload::text(text.clone()));
+                span.output = ((!text.is_empty() || kind == SpanKind::Step)
+                    .then(|| Payload::text(text.clone())))
+                .map(Box::new);
             }
         }
         if kind == SpanKind::Llm {
-            span.llm = Some(crate::model::LlmCall::default());
+            span.llm = Some(Box::new(crate::model::LlmCall::default()));
         }
         if let Some((name, failed)) = &m.tool {
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: name.clone(),
                 result: Some(Value::String(m.text.trim().to_owned())),
                 is_error: *failed,
                 ..ToolCall::default()
-            });
+            }));
             span.status = if *failed { Status::Error } else { Status::Ok };
             if *failed {
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     message: error_line(&m.text),
                     ..ErrorInfo::default()
-                });
+                }));
             }
         }
         b.push(span);

@@ -245,7 +245,7 @@ impl<'a> Execution<'a> {
             start_ns: exec.get("startedAt").and_then(time_value),
             end_ns: exec.get("stoppedAt").and_then(time_value),
             status,
-            error,
+            error: error.map(Box::new),
             source: self.source(""),
             ..Span::default()
         });
@@ -761,14 +761,15 @@ fn run_span(run: &RunRef<'_>, kind: SpanKind, info: &NodeInfo, source: SourceRef
             (Some("success") | None, None) => Status::Ok,
             _ => Status::Unset,
         },
-        error: error.clone().or_else(|| {
+        error: (error.clone().or_else(|| {
             matches!(status_name, Some("error" | "crashed" | "canceled")).then(|| ErrorInfo {
                 kind: status_name.map(str::to_owned),
                 message: format!("node {}", status_name.unwrap_or("failed")),
                 ..ErrorInfo::default()
             })
-        }),
-        output: items_payload(&output_items),
+        }))
+        .map(Box::new),
+        output: (items_payload(&output_items)).map(Box::new),
         source,
         ..Span::default()
     };
@@ -801,7 +802,7 @@ fn run_span(run: &RunRef<'_>, kind: SpanKind, info: &NodeInfo, source: SourceRef
             .find_map(|j| j.get("error").filter(|e| !e.is_null()))
     {
         span.status = Status::Error;
-        span.error = Some(node_error(item_error, true));
+        span.error = Some(Box::new(node_error(item_error, true)));
     }
     let input_conn = task
         .get("inputOverride")
@@ -811,12 +812,12 @@ fn run_span(run: &RunRef<'_>, kind: SpanKind, info: &NodeInfo, source: SourceRef
         .as_deref()
         .and_then(|c| first_item_json(task.get("inputOverride"), c));
     if let Some(j) = input_json {
-        span.input = Some(Payload::from_json(j.clone()));
+        span.input = Some(Box::new(Payload::from_json(j.clone())));
     }
     if kind == SpanKind::Human
         && let Some(chat) = first_item_json(data, "main").and_then(|j| get_str(j, &["chatInput"]))
     {
-        span.input = Some(Payload::text(chat));
+        span.input = Some(Box::new(Payload::text(chat)));
     }
     match kind {
         SpanKind::Llm => fill_llm(
@@ -826,13 +827,13 @@ fn run_span(run: &RunRef<'_>, kind: SpanKind, info: &NodeInfo, source: SourceRef
             output_items.first().map(Vec::as_slice),
         ),
         SpanKind::Tool => {
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: run.node.to_owned(),
                 call_id: None,
                 arguments: input_json.cloned().unwrap_or(Value::Null),
                 result: span.output.as_ref().and_then(|p| p.json.clone()),
                 is_error: span.status == Status::Error,
-            });
+            }));
         }
         _ => {}
     }
@@ -877,9 +878,9 @@ fn fill_llm(span: &mut Span, info: &NodeInfo, input: Option<&Value>, outputs: Op
         .and_then(|g| g.get("text"))
         .and_then(Value::as_str)
     {
-        span.output = Some(Payload::text(text));
+        span.output = Some(Box::new(Payload::text(text)));
     }
-    span.llm = Some(LlmCall {
+    span.llm = Some(Box::new(LlmCall {
         provider: info.node_type.as_deref().and_then(provider_of_type),
         request_model: options
             .and_then(|o| {
@@ -901,7 +902,7 @@ fn fill_llm(span: &mut Span, info: &NodeInfo, input: Option<&Value>, outputs: Op
             .and_then(|g| get_str(g, &["finish_reason"]).or_else(|| get_str(g, &["stop_reason"])))
             .map(str::to_owned),
         params,
-    });
+    }));
     let mut usage = Usage::default();
     for out in outputs.unwrap_or_default() {
         let (u, estimated) = match (out.get("tokenUsage"), out.get("tokenUsageEstimate")) {
@@ -918,7 +919,7 @@ fn fill_llm(span: &mut Span, info: &NodeInfo, input: Option<&Value>, outputs: Op
         });
     }
     if !usage.is_empty() {
-        span.usage = Some(usage);
+        span.usage = Some(Box::new(usage));
     }
 }
 
@@ -1022,16 +1023,18 @@ fn agent_steps(
                 .insert("agent.observation".to_owned(), observation.clone());
             if failed && span.status != Status::Error {
                 span.status = Status::Error;
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     message: truncate(observed.lines().next().unwrap_or_default(), 500),
                     handled: true,
                     ..ErrorInfo::default()
-                });
+                }));
             }
             let is_error = span.status == Status::Error;
-            let tool_call = span.tool.get_or_insert_with(|| ToolCall {
-                name: tool.to_owned(),
-                ..ToolCall::default()
+            let tool_call = span.tool.get_or_insert_with(|| {
+                Box::new(ToolCall {
+                    name: tool.to_owned(),
+                    ..ToolCall::default()
+                })
             });
             tool_call.call_id = call_id;
             tool_call.is_error = is_error;
@@ -1049,20 +1052,21 @@ fn agent_steps(
             name: tool.to_owned(),
             agent: Some(agent_name.clone()),
             status: if failed { Status::Error } else { Status::Ok },
-            error: failed.then(|| ErrorInfo {
+            error: (failed.then(|| ErrorInfo {
                 message: truncate(observed.lines().next().unwrap_or_default(), 500),
                 handled: true,
                 ..ErrorInfo::default()
-            }),
-            input: Some(Payload::from_json(args.clone())),
-            output: Some(Payload::text(observed)),
-            tool: Some(ToolCall {
+            }))
+            .map(Box::new),
+            input: Some(Box::new(Payload::from_json(args.clone()))),
+            output: Some(Box::new(Payload::text(observed))),
+            tool: Some(Box::new(ToolCall {
                 name: tool.to_owned(),
                 call_id,
                 arguments: args,
                 result: Some(observation),
                 is_error: failed,
-            }),
+            })),
             source: b.span(agent).source.clone(),
             ..Span::default()
         };
@@ -1091,11 +1095,11 @@ fn delegation(b: &mut TraceBuilder, idx: usize, run: &RunRef<'_>) {
             start_ns: at,
             end_ns: at,
             status: Status::Ok,
-            handoff: Some(Handoff {
+            handoff: Some(Box::new(Handoff {
                 from: Some(from),
                 to,
                 mode: HandoffMode::Delegate,
-            }),
+            })),
             source: source.clone(),
             ..Span::default()
         };
@@ -1127,11 +1131,11 @@ fn delegation(b: &mut TraceBuilder, idx: usize, run: &RunRef<'_>) {
         start_ns: at,
         end_ns: at,
         status: Status::Ok,
-        handoff: Some(Handoff {
+        handoff: Some(Box::new(Handoff {
             from,
             to: format!("workflow:{workflow}"),
             mode: HandoffMode::Delegate,
-        }),
+        })),
         source,
         ..Span::default()
     };

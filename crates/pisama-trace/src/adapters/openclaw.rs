@@ -449,7 +449,7 @@ impl Transcript {
             }
             "compaction" | "branch_summary" => {
                 let mut span = Self::entry_span(e, SpanKind::System, kind);
-                span.output = get_str(&e.value, &["summary"]).map(Payload::text);
+                span.output = (get_str(&e.value, &["summary"]).map(Payload::text)).map(Box::new);
                 span.attributes = attributes(
                     &e.value,
                     &[
@@ -533,7 +533,7 @@ impl Transcript {
                     .or_else(|| msg.get("summary"))
                     .map(content_text)
                     .unwrap_or_default();
-                span.output = (!text.is_empty()).then(|| Payload::text(text));
+                span.output = ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new);
                 span.attributes = unmapped_message(msg);
                 self.push_entry_span(e, span);
             }
@@ -579,7 +579,7 @@ impl Transcript {
             // The task is the first prompt of the conversation that was kept.
             self.b.trace_mut().task = Some(text.clone()).filter(|t| !t.is_empty());
         }
-        span.input = Some(Payload::text(text));
+        span.input = Some(Box::new(Payload::text(text)));
         self.push_entry_span(e, span);
     }
 
@@ -639,21 +639,21 @@ impl Transcript {
         let mut span = Self::entry_span(e, SpanKind::Llm, model.as_deref().unwrap_or("assistant"));
         span.status = if failed { Status::Error } else { Status::Ok };
         if failed {
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: stop.clone(),
                 message: get_str(msg, &["errorMessage"]).map_or_else(
                     || format!("model call {}", stop.clone().unwrap_or_default()),
                     first_line,
                 ),
                 ..ErrorInfo::default()
-            });
+            }));
         }
-        span.output = (!text.is_empty()).then(|| Payload::text(text));
+        span.output = ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new);
         let mut params = BTreeMap::new();
         if let Some(api) = msg.get("api").filter(|v| !v.is_null()) {
             params.insert("api".to_owned(), api.clone());
         }
-        span.llm = Some(LlmCall {
+        span.llm = Some(Box::new(LlmCall {
             provider: get_str(msg, &["provider"]).map(str::to_owned),
             request_model: model.clone(),
             response_model: model,
@@ -661,8 +661,8 @@ impl Transcript {
             output_messages: vec![out],
             finish_reason: stop,
             params,
-        });
-        span.usage = usage;
+        }));
+        span.usage = usage.map(Box::new);
         span.cost = cost;
         let llm_idx = self.push_entry_span(e, span);
         if e.active {
@@ -716,13 +716,13 @@ impl Transcript {
             kind: LinkKind::FollowsFrom,
             target: llm_id.clone(),
         }];
-        span.input = Some(Payload::from_json(args.clone()));
-        span.tool = Some(ToolCall {
+        span.input = Some(Box::new(Payload::from_json(args.clone())));
+        span.tool = Some(Box::new(ToolCall {
             name: name.to_owned(),
             call_id: Some(id.to_owned()),
             arguments: args.clone(),
             ..ToolCall::default()
-        });
+        }));
         let parent = self.container(e);
         let tool = self.b.push_child(parent, span);
         self.tools.insert(id.to_owned(), tool);
@@ -764,11 +764,11 @@ impl Transcript {
             kind: LinkKind::FollowsFrom,
             target: id.to_owned(),
         }];
-        handoff.handoff = Some(Handoff {
+        handoff.handoff = Some(Box::new(Handoff {
             from: Some(self.agent.clone()),
             to,
             mode,
-        });
+        }));
         let handoff = self.b.push_child(parent, handoff);
         if mode == HandoffMode::Delegate {
             self.spawns.push(Spawn {
@@ -802,11 +802,11 @@ impl Transcript {
             if let Some(id) = &call_id {
                 span.id.clone_from(id);
             }
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: tool_name.clone(),
                 call_id: call_id.clone(),
                 ..ToolCall::default()
-            });
+            }));
             let parent = self.container(e);
             self.b.push_child(parent, span)
         };
@@ -816,11 +816,11 @@ impl Transcript {
             span.end_ns = e.ts;
             span.time_inferred = false;
         }
-        span.output = Some(Payload {
+        span.output = Some(Box::new(Payload {
             text: text.clone(),
             json: details.cloned(),
             mime: None,
-        });
+        }));
         span.attributes
             .insert("result.step".to_owned(), Value::from(e.pos as u32));
         span.attributes
@@ -841,7 +841,7 @@ impl Transcript {
                 str::to_owned,
             );
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: if flagged {
                     None
                 } else {
@@ -849,7 +849,7 @@ impl Transcript {
                 },
                 message: first_line(&message),
                 ..ErrorInfo::default()
-            });
+            }));
         } else {
             span.status = Status::Ok;
         }
@@ -871,25 +871,25 @@ impl Transcript {
         let cancelled = msg.get("cancelled").and_then(Value::as_bool) == Some(true);
         let args = serde_json::json!({ "command": command });
         let mut span = Self::entry_span(e, SpanKind::Tool, "bash");
-        span.input = Some(Payload::text(command));
-        span.output = Some(Payload::text(output.clone()));
-        span.tool = Some(ToolCall {
+        span.input = Some(Box::new(Payload::text(command)));
+        span.output = Some(Box::new(Payload::text(output.clone())));
+        span.tool = Some(Box::new(ToolCall {
             name: "bash".to_owned(),
             call_id: None,
             arguments: args,
             result: Some(Value::String(output.clone())),
             is_error: cancelled || exit.is_some_and(|c| c != 0),
-        });
+        }));
         span.attributes = unmapped_message(msg);
         span.attributes
             .insert("initiator".to_owned(), Value::from("user"));
         if cancelled {
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: Some("cancelled".to_owned()),
                 message: "command cancelled".to_owned(),
                 ..ErrorInfo::default()
-            });
+            }));
         } else if let Some(code) = exit.filter(|c| *c != 0) {
             span.status = Status::Error;
             let detail = output
@@ -897,11 +897,11 @@ impl Transcript {
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or_default();
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: Some("exit_code".to_owned()),
                 message: truncate(&format!("exit code {code}: {}", detail.trim()), 300),
                 ..ErrorInfo::default()
-            });
+            }));
         } else if exit.is_some() {
             span.status = Status::Ok;
         }
@@ -941,7 +941,7 @@ impl Transcript {
                 .and_then(|d| get_str(d, &["status"]))
                 .map(str::to_owned);
             let mut span = Self::entry_span(e, SpanKind::Step, &custom_type);
-            span.output = Some(Payload::text(text.clone()));
+            span.output = Some(Box::new(Payload::text(text.clone())));
             if let Some(i) = found {
                 if let Some(spawn) = self.spawns.get_mut(i) {
                     spawn.announced = Some((e.ts, text, outcome));
@@ -958,7 +958,7 @@ impl Transcript {
             return;
         }
         let mut span = Self::entry_span(e, SpanKind::System, &custom_type);
-        span.output = (!text.is_empty()).then(|| Payload::text(text));
+        span.output = ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new);
         span.attributes = attrs;
         self.push_entry_span(e, span);
     }
@@ -1061,14 +1061,15 @@ impl Transcript {
             start_ns: start,
             end_ns: end,
             status,
-            error: failed.then(|| ErrorInfo {
+            error: (failed.then(|| ErrorInfo {
                 message: output
                     .clone()
                     .map_or_else(|| "sub-agent failed".to_owned(), |o| first_line(&o)),
                 ..ErrorInfo::default()
-            }),
-            input: spawn.task.clone().map(Payload::text),
-            output: output.map(Payload::text),
+            }))
+            .map(Box::new),
+            input: (spawn.task.clone().map(Payload::text)).map(Box::new),
+            output: (output.map(Payload::text)).map(Box::new),
             attributes,
             source,
             ..Span::default()
@@ -1513,12 +1514,12 @@ fn runtime_span(
             parts: texts,
         };
         let text = out.joined_text();
-        span.output = (!text.is_empty()).then(|| Payload::text(text));
+        span.output = ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new);
         let mut params = BTreeMap::new();
         if let Some(api) = v.get("modelApi").filter(|x| !x.is_null()) {
             params.insert("api".to_owned(), api.clone());
         }
-        span.llm = Some(LlmCall {
+        span.llm = Some(Box::new(LlmCall {
             provider: get_str(v, &["provider"]).map(str::to_owned),
             request_model: model.clone(),
             response_model: model,
@@ -1530,8 +1531,8 @@ fn runtime_span(
             output_messages: vec![out],
             finish_reason: get_str(data, &["stopReason"]).map(str::to_owned),
             params,
-        });
-        span.usage = data.get("usage").and_then(pi_usage);
+        }));
+        span.usage = (data.get("usage").and_then(pi_usage)).map(Box::new);
         if transcript_usage {
             // The transcript's assistant messages already count every call of the run.
             span.usage_scope = UsageScope::Subtree;
@@ -1545,22 +1546,22 @@ fn runtime_span(
         let status = get_str(data, &["status"]);
         if let Some(s) = status.filter(|s| FAILED_STATUSES.contains(s)) {
             span.status = Status::Error;
-            span.error = Some(ErrorInfo {
+            span.error = Some(Box::new(ErrorInfo {
                 kind: Some(s.to_owned()),
                 message: get_str(data, &["error"]).unwrap_or(s).to_owned(),
                 // A fallback step hands the request to the next model.
                 handled: kind.starts_with("model.fallback"),
                 ..ErrorInfo::default()
-            });
+            }));
         }
     }
     if let Some((kind_name, message)) = failure {
         span.status = Status::Error;
-        span.error = Some(ErrorInfo {
+        span.error = Some(Box::new(ErrorInfo {
             kind: Some(kind_name),
             message: first_line(&message),
             ..ErrorInfo::default()
-        });
+        }));
     }
     span.attributes.extend(attributes);
     span

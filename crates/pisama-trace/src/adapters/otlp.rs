@@ -880,11 +880,11 @@ pub(crate) fn assemble(b: &mut TraceBuilder, drafts: Vec<Draft>) {
                 agent: Some(from.clone()),
                 start_ns: span.start_ns,
                 end_ns: span.start_ns,
-                handoff: Some(Handoff {
+                handoff: Some(Box::new(Handoff {
                     from: Some(from.clone()),
                     to: to.clone(),
                     mode: HandoffMode::Delegate,
-                }),
+                })),
                 source: span.source.clone(),
                 ..Span::default()
             };
@@ -1098,20 +1098,22 @@ pub(crate) fn map_span(
     // Input and output.
     let traceloop_input = a.take_payload("traceloop.entity.input", None, None);
     let traceloop_output = a.take_payload("traceloop.entity.output", None, None);
-    span.input = a
+    span.input = (a
         .take_payload(
             "input.value",
             Some("input.mime_type"),
             Some("pisama.input.json"),
         )
-        .or(traceloop_input);
-    span.output = a
+        .or(traceloop_input))
+    .map(Box::new);
+    span.output = (a
         .take_payload(
             "output.value",
             Some("output.mime_type"),
             Some("pisama.output.json"),
         )
-        .or(traceloop_output);
+        .or(traceloop_output))
+    .map(Box::new);
 
     apply_error(span, &mut a, status_message);
     // Our exporter says so when a span's details do not follow from its kind.
@@ -1134,11 +1136,11 @@ pub(crate) fn map_span(
             Some("message") => HandoffMode::Message,
             _ => HandoffMode::Transfer,
         };
-        span.handoff = Some(Handoff {
+        span.handoff = Some(Box::new(Handoff {
             from: a.take_str("pisama.handoff.from"),
             to,
             mode,
-        });
+        }));
     }
     for (k, v) in a.map {
         if !v.is_null() {
@@ -1247,13 +1249,13 @@ fn apply_error(span: &mut Span, a: &mut Attrs, status_message: Option<String>) {
         .or(exception_message)
         .or_else(|| error_type.clone())
         .unwrap_or_else(|| "error".to_owned());
-    span.error = Some(ErrorInfo {
+    span.error = Some(Box::new(ErrorInfo {
         kind: exception_type.or(error_type),
         message,
         stack: exception_stack,
         // An exception recorded on a span that still ended `Ok` was caught.
         handled: handled.unwrap_or(span.status == Status::Ok),
-    });
+    }));
     span.status = Status::Error;
 }
 
@@ -1388,12 +1390,12 @@ fn apply_llm(span: &mut Span, a: &mut Attrs) {
     if span.output.is_none() {
         let text = output.last().map(Message::joined_text).unwrap_or_default();
         if !text.is_empty() {
-            span.output = Some(Payload::text(text));
+            span.output = Some(Box::new(Payload::text(text)));
         }
     }
     llm.input_messages = input;
     llm.output_messages = output;
-    span.llm = Some(llm);
+    span.llm = Some(Box::new(llm));
 }
 
 fn apply_usage_and_cost(span: &mut Span, a: &mut Attrs) {
@@ -1441,7 +1443,7 @@ fn apply_usage_and_cost(span: &mut Span, a: &mut Attrs) {
             _ if matches!(span.kind, SpanKind::Llm | SpanKind::Embedding) => UsageScope::SelfOnly,
             _ => UsageScope::Subtree,
         };
-        span.usage = Some(usage);
+        span.usage = Some(Box::new(usage));
     }
     if let Some(amount) = a.take_f64("pisama.cost.amount") {
         let currency = a
@@ -1484,7 +1486,10 @@ fn apply_tool(span: &mut Span, a: &mut Attrs, traceloop_tool: bool) {
     {
         Some(Value::String(s)) => maybe_json(&s),
         Some(other) => other,
-        None => span.input.as_ref().map_or(Value::Null, arguments_of_input),
+        None => span
+            .input
+            .as_deref()
+            .map_or(Value::Null, arguments_of_input),
     };
     let result = match a.take("gen_ai.tool.call.result") {
         Some(Value::String(s)) => Some(maybe_json(&s)),
@@ -1496,21 +1501,21 @@ fn apply_tool(span: &mut Span, a: &mut Attrs, traceloop_tool: bool) {
         }),
     };
     if span.input.is_none() && !arguments.is_null() {
-        span.input = Some(Payload::from_json(arguments.clone()));
+        span.input = Some(Box::new(Payload::from_json(arguments.clone())));
     }
     if span.output.is_none() {
-        span.output = result.clone().map(Payload::from_json);
+        span.output = (result.clone().map(Payload::from_json)).map(Box::new);
     }
     let is_error = a
         .take_bool("pisama.tool.is_error")
         .unwrap_or(span.status == Status::Error);
-    span.tool = Some(ToolCall {
+    span.tool = Some(Box::new(ToolCall {
         name,
         call_id,
         arguments,
         result,
         is_error,
-    });
+    }));
 }
 
 /// Tool arguments from an `input.value`: smolagents writes `{"args": [...], "kwargs": {...}}`,

@@ -241,19 +241,19 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
         start_ns: o.get("start_time").and_then(time_value),
         end_ns: o.get("end_time").and_then(time_value),
         status,
-        error,
-        input: input_data,
-        output: output_data,
-        llm,
-        tool,
-        usage: (!usage.is_empty()).then_some(usage),
+        error: error.map(Box::new),
+        input: input_data.map(Box::new),
+        output: output_data.map(Box::new),
+        llm: llm.map(Box::new),
+        tool: tool.map(Box::new),
+        usage: (!usage.is_empty()).then_some(Box::new(usage)),
         source,
         ..Span::default()
     };
     if span.agent.is_none() {
         span.agent = span.handoff.as_ref().and_then(|h| h.from.clone());
     }
-    span.handoff = handoff;
+    span.handoff = handoff.map(Box::new);
     if span.agent.is_none() {
         span.agent = span.handoff.as_ref().and_then(|h| h.from.clone());
     }

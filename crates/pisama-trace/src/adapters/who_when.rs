@@ -87,7 +87,7 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
             // The human asking the question is not one of the system's agents.
             agent: (kind != SpanKind::Human).then(|| agent.clone()),
             step: Some(step as u32),
-            output: Some(Payload::text(content.clone())),
+            output: Some(Box::new(Payload::text(content.clone()))),
             source: input.at(pointer),
             ..Span::default()
         };
@@ -100,28 +100,28 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
         if is_terminal {
             let failed = exit_code(&content).is_some_and(|c| c != 0);
-            span.tool = Some(ToolCall {
+            span.tool = Some(Box::new(ToolCall {
                 name: "code_execution".to_owned(),
                 result: Some(Value::String(content.clone())),
                 is_error: failed,
                 ..ToolCall::default()
-            });
+            }));
             span.status = if failed { Status::Error } else { Status::Ok };
             if failed {
-                span.error = Some(ErrorInfo {
+                span.error = Some(Box::new(ErrorInfo {
                     kind: Some("exitcode".to_owned()),
                     message: first_error_line(&content),
                     ..ErrorInfo::default()
-                });
+                }));
             }
         }
         if let Some(target) = qualifier.as_deref().and_then(|q| q.strip_prefix("->")) {
             let target = target.trim().to_owned();
-            span.handoff = Some(Handoff {
+            span.handoff = Some(Box::new(Handoff {
                 from: Some(agent.clone()),
                 to: target,
                 mode: HandoffMode::Delegate,
-            });
+            }));
         }
         b.push(span);
     }

@@ -395,19 +395,19 @@ impl<'t> Writer<'t> {
         match (aggregate, known_count) {
             (false, _) => {
                 step.insert("llm_call_count".to_owned(), json!(1));
-                if let Some(m) = metrics(span.usage.as_ref(), span) {
+                if let Some(m) = metrics(span.usage.as_deref(), span) {
                     step.insert("metrics".to_owned(), m);
                 }
             }
             (true, Some(count)) => {
                 step.insert("llm_call_count".to_owned(), json!(count));
-                if let Some(m) = metrics(span.usage.as_ref(), span) {
+                if let Some(m) = metrics(span.usage.as_deref(), span) {
                     step.insert("metrics".to_owned(), m);
                 }
             }
             (true, None) => {
                 step.insert("llm_call_count".to_owned(), json!(1));
-                if let Some(m) = metrics(span.usage.as_ref(), span) {
+                if let Some(m) = metrics(span.usage.as_deref(), span) {
                     set_extra(&mut step, "aggregate_metrics", m);
                 }
             }
@@ -454,7 +454,7 @@ impl<'t> Writer<'t> {
                 Some(Value::Object(o)) => Value::Object(o.clone()),
                 Some(Value::Null) | None => span
                     .input
-                    .as_ref()
+                    .as_deref()
                     .map_or_else(|| json!({}), payload_json_object),
                 Some(other) => json!({ "input": other }),
             };

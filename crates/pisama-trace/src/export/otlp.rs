@@ -206,8 +206,8 @@ fn span_json(trace: &Trace, span: &Span, trace_id: &str, ids: &[String], i: usiz
     if !span.links.is_empty() {
         attrs.put("pisama.links", Value::String(json_text(&span.links)));
     }
-    put_payload(&mut attrs, "input", span.input.as_ref());
-    put_payload(&mut attrs, "output", span.output.as_ref());
+    put_payload(&mut attrs, "input", span.input.as_deref());
+    put_payload(&mut attrs, "output", span.output.as_deref());
     put_llm(&mut attrs, span);
     put_usage_and_cost(&mut attrs, span);
     put_tool(&mut attrs, span);
@@ -854,11 +854,11 @@ mod tests {
             name: "planner".into(),
             start_ns: Some(1_000),
             end_ns: Some(9_000),
-            usage: Some(Usage {
+            usage: Some(Box::new(Usage {
                 input: Some(500),
                 output: Some(50),
                 ..Usage::default()
-            }),
+            })),
             usage_scope: UsageScope::Subtree,
             ..Span::default()
         });
@@ -872,7 +872,7 @@ mod tests {
                 start_ns: Some(1_100),
                 end_ns: Some(2_000),
                 time_inferred: true,
-                llm: Some(LlmCall {
+                llm: Some(Box::new(LlmCall {
                     request_model: Some("unknown-model".into()),
                     input_messages: vec![Message {
                         role: Role::User,
@@ -903,14 +903,14 @@ mod tests {
                     }],
                     finish_reason: Some("tool_calls".into()),
                     ..LlmCall::default()
-                }),
-                usage: Some(Usage {
+                })),
+                usage: Some(Box::new(Usage {
                     input: Some(400),
                     output: Some(40),
                     total: Some(999),
                     estimated: true,
                     ..Usage::default()
-                }),
+                })),
                 cost: Some(Cost {
                     amount: 0.25,
                     currency: "EUR".into(),
@@ -933,24 +933,24 @@ mod tests {
                 start_ns: Some(2_100),
                 end_ns: Some(3_000),
                 status: Status::Error,
-                error: Some(ErrorInfo {
+                error: Some(Box::new(ErrorInfo {
                     kind: None,
                     message: "HTTP 500".into(),
                     stack: None,
                     handled: true,
-                }),
-                input: Some(Payload {
+                })),
+                input: Some(Box::new(Payload {
                     text: "u=1".into(),
                     json: Some(json!({"u": 1})),
                     mime: None,
-                }),
-                tool: Some(ToolCall {
+                })),
+                tool: Some(Box::new(ToolCall {
                     name: "fetch".into(),
                     call_id: Some("c1".into()),
                     arguments: json!({"u": 1}),
                     result: Some(json!("HTTP 500")),
                     is_error: true,
-                }),
+                })),
                 ..Span::default()
             },
         );
@@ -962,11 +962,11 @@ mod tests {
                 name: "transfer".into(),
                 start_ns: Some(3_100),
                 end_ns: Some(3_100),
-                handoff: Some(Handoff {
+                handoff: Some(Box::new(Handoff {
                     from: Some("planner".into()),
                     to: "writer".into(),
                     mode: HandoffMode::Transfer,
-                }),
+                })),
                 ..Span::default()
             },
         );
