@@ -7,14 +7,23 @@
 
 use crate::engine::Detector;
 
+mod code_execution_failed;
 mod llm_error_retry_loop;
+mod orphan_tool_call;
+mod tool_call_cycle;
+mod tool_error_rate;
+mod tool_facts;
 mod tool_retry_storm;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(code_execution_failed::CodeExecutionFailed),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(orphan_tool_call::OrphanToolCall),
+        Box::new(tool_call_cycle::ToolCallCycle),
+        Box::new(tool_error_rate::ToolErrorRate),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]
