@@ -8,7 +8,10 @@
 use crate::engine::Detector;
 
 mod code_execution_failed;
+mod hallucinated_tool;
+mod invalid_tool_arguments;
 mod llm_error_retry_loop;
+mod missing_file_reference;
 mod orphan_tool_call;
 mod tool_call_cycle;
 mod tool_error_rate;
@@ -20,7 +23,10 @@ mod unverified_success_claim;
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(code_execution_failed::CodeExecutionFailed),
+        Box::new(hallucinated_tool::HallucinatedTool),
+        Box::new(invalid_tool_arguments::InvalidToolArguments),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(missing_file_reference::MissingFileReference),
         Box::new(orphan_tool_call::OrphanToolCall),
         Box::new(tool_call_cycle::ToolCallCycle),
         Box::new(tool_error_rate::ToolErrorRate),

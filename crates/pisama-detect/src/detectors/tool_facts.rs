@@ -59,7 +59,12 @@ pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> 
         if is_user_rejection(message) {
             return None;
         }
-        return Some(if message.trim().is_empty() {
+        // Adapters sometimes keep only a generic message ("error") or the first line; the
+        // result then says more.
+        let message = message.trim();
+        let result_says_more =
+            !result.trim().is_empty() && (message.len() < 16 || result.contains(message));
+        return Some(if result_says_more || message.is_empty() {
             result
         } else {
             message
@@ -270,6 +275,15 @@ pub(crate) fn error_line(text: &str) -> &str {
                 && !head.starts_with("File ")
         })
         .unwrap_or_else(|| text.trim())
+}
+
+/// The first `max_bytes` bytes of a text, cut back to a character boundary.
+pub(crate) fn head(text: &str, max_bytes: usize) -> &str {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
