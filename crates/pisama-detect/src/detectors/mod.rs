@@ -14,6 +14,7 @@ mod llm_error_retry_loop;
 mod missing_file_reference;
 mod orphan_tool_call;
 mod tool_call_cycle;
+mod tool_error_ignored;
 mod tool_error_rate;
 mod tool_facts;
 mod tool_retry_storm;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(missing_file_reference::MissingFileReference),
         Box::new(orphan_tool_call::OrphanToolCall),
         Box::new(tool_call_cycle::ToolCallCycle),
+        Box::new(tool_error_ignored::ToolErrorIgnored),
         Box::new(tool_error_rate::ToolErrorRate),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
