@@ -13,6 +13,8 @@ mod invalid_tool_arguments;
 mod llm_error_retry_loop;
 mod missing_file_reference;
 mod orphan_tool_call;
+mod repeated_message;
+mod stalled_progress;
 mod tool_call_cycle;
 mod tool_error_ignored;
 mod tool_error_rate;
@@ -29,6 +31,8 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_file_reference::MissingFileReference),
         Box::new(orphan_tool_call::OrphanToolCall),
+        Box::new(repeated_message::RepeatedMessage),
+        Box::new(stalled_progress::StalledProgress),
         Box::new(tool_call_cycle::ToolCallCycle),
         Box::new(tool_error_ignored::ToolErrorIgnored),
         Box::new(tool_error_rate::ToolErrorRate),
