@@ -73,14 +73,28 @@ impl Detector for HallucinatedTool {
         let declared = if use_definitions {
             declared_tools(view)
         } else {
-            BTreeSet::new()
+            BTreeMap::new()
         };
         // Declarations only count when they name tools the same way the calls do: at least
         // one called tool must be among them.
-        let declared_usable = !declared.is_empty()
-            && tools
-                .iter()
-                .any(|&t| declared.contains(&tool_name(view, t).to_lowercase()));
+        let declared_usable = tools.iter().any(|&t| {
+            let name = tool_name(view, t).to_lowercase();
+            declared.values().any(|set| set.contains(&name))
+        });
+        // A call is judged against its own agent's declarations plus the run-wide ones; an
+        // agent that declares nothing of its own is not judged by another agent's list.
+        let undeclared = |t: Idx| {
+            if !declared_usable {
+                return false;
+            }
+            let own = declared.get(&view.span(t).agent.as_deref());
+            let global = declared.get(&None);
+            if own.is_none() && (global.is_none() || declared.len() > 1) {
+                return false;
+            }
+            let name = tool_name(view, t).to_lowercase();
+            !own.is_some_and(|s| s.contains(&name)) && !global.is_some_and(|s| s.contains(&name))
+        };
         // name -> (calls, matched phrase of the first call that had one)
         let mut by_name: BTreeMap<&str, (Vec<Idx>, Option<&str>)> = BTreeMap::new();
         for &t in tools {
@@ -91,7 +105,7 @@ impl Detector for HallucinatedTool {
             let name = tool_name(view, t);
             let failed = failure_text(view, t).is_some() || !has_outcome(view.span(t));
             let phrase = says_unknown_tool(result_text(view, t));
-            let undeclared = declared_usable && !declared.contains(&name.to_lowercase());
+            let undeclared = undeclared(t);
             if failed && (phrase.is_some() || undeclared) {
                 let entry = by_name.entry(name).or_default();
                 entry.0.push(t);
@@ -105,7 +119,7 @@ impl Detector for HallucinatedTool {
             let Some(&first) = calls.first() else {
                 continue;
             };
-            let undeclared = declared_usable && !declared.contains(&name.to_lowercase());
+            let undeclared = undeclared(first);
             let base: f64 = match (phrase.is_some(), undeclared) {
                 (true, true) => 0.95,
                 (true, false) => 0.85,
@@ -134,7 +148,7 @@ impl Detector for HallucinatedTool {
                 evidence.push(HitEvidence::quoted(
                     first,
                     "declared tools",
-                    declared.iter().cloned().collect::<Vec<_>>().join(", "),
+                    declared_for(&declared, view.span(first).agent.as_deref()),
                 ));
             }
             hits.push(Hit {
@@ -162,31 +176,47 @@ impl Detector for HallucinatedTool {
     }
 }
 
-/// Tool names the run declares, lower-cased, from trace metadata, span attributes and model
-/// request parameters.
-fn declared_tools(view: &TraceView<'_>) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
+/// Tool names the run declares, lower-cased, per agent (declarations on an agent's spans or
+/// model requests) and for everyone (`None`: trace metadata, spans without an agent).
+fn declared_tools<'t>(view: &TraceView<'t>) -> BTreeMap<Option<&'t str>, BTreeSet<String>> {
+    let mut names: BTreeMap<Option<&str>, BTreeSet<String>> = BTreeMap::new();
     for (key, value) in &view.trace.metadata {
         if is_tool_list_key(key) {
-            collect_names(value, key, &mut names);
+            collect_names(value, key, names.entry(None).or_default());
         }
     }
     for i in 0..view.len() {
         let s = view.span(i);
+        let owner = s.agent.as_deref();
         for (key, value) in &s.attributes {
             if is_tool_list_key(key) {
-                collect_names(value, key, &mut names);
+                collect_names(value, key, names.entry(owner).or_default());
             }
         }
         if let Some(llm) = &s.llm {
             for (key, value) in &llm.params {
                 if is_tool_list_key(key) {
-                    collect_names(value, key, &mut names);
+                    collect_names(value, key, names.entry(owner).or_default());
                 }
             }
         }
     }
+    names.retain(|_, set| !set.is_empty());
     names
+}
+
+/// The declarations that apply to an agent, for evidence.
+fn declared_for(
+    declared: &BTreeMap<Option<&str>, BTreeSet<String>>,
+    agent: Option<&str>,
+) -> String {
+    let mut names: BTreeSet<&str> = BTreeSet::new();
+    for key in [agent, None] {
+        if let Some(set) = declared.get(&key) {
+            names.extend(set.iter().map(String::as_str));
+        }
+    }
+    names.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// Keys under which sources keep tool declarations, also when flattened with `.`.

@@ -79,6 +79,11 @@ fn has_known_extension(name: &str) -> bool {
     }
 }
 
+#[cfg(test)]
+fn missing_path_in(view: &TraceView<'_>, error: &str) -> Option<(String, String)> {
+    missing_path(view, usize::MAX, error)
+}
+
 /// The path a not-found error is about: quoted or bare on the error's line, else the
 /// path-like argument of the call.
 fn missing_path(view: &TraceView<'_>, t: Idx, error: &str) -> Option<(String, String)> {
@@ -90,17 +95,27 @@ fn missing_path(view: &TraceView<'_>, t: Idx, error: &str) -> Option<(String, St
         let line_end = error[whole.end()..]
             .find('\n')
             .map_or(error.len(), |p| whole.end() + p);
-        let line = &error[line_start..line_end];
-        let from_line = quoted_pattern()
-            .captures_iter(line)
-            .filter_map(|c| c.get(1).map(|g| g.as_str()))
-            .chain(line.split_whitespace())
-            .map(|w| {
-                w.trim_matches(|c: char| {
-                    matches!(c, ',' | ';' | ':' | '(' | ')' | '\'' | '"' | '`')
-                })
+        // A strong error names its path anywhere on its line; a generic "not found" only
+        // counts for a path right before it ("File 'a.csv' does not exist", "x.txt: not
+        // found"), not for one a compiler mentions in passing.
+        let scope_end = if strong { line_end } else { whole.start() };
+        let scope = &error[line_start..scope_end];
+        let near_end = |end: usize| strong || scope.len() - end <= 12;
+        let quoted = quoted_pattern()
+            .captures_iter(scope)
+            .filter_map(|c| c.get(1).map(|g| (g.end(), g.as_str())));
+        let from_line = quoted
+            .chain(word_spans(scope))
+            .map(|(end, w)| {
+                (
+                    end,
+                    w.trim_matches(|c: char| {
+                        matches!(c, ',' | ';' | ':' | '(' | ')' | '\'' | '"' | '`')
+                    }),
+                )
             })
-            .find(|w| is_path_like(w));
+            .find(|&(end, w)| near_end(end) && is_path_like(w))
+            .map(|(_, w)| w);
         if let Some(p) = from_line {
             return Some((p.to_owned(), whole.as_str().to_owned()));
         }
@@ -111,8 +126,31 @@ fn missing_path(view: &TraceView<'_>, t: Idx, error: &str) -> Option<(String, St
     None
 }
 
+/// Whitespace-separated words with their end offsets.
+fn word_spans(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((i, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((text.len(), &text[s..]));
+    }
+    out.into_iter()
+}
+
 /// A path-like string among the call's arguments, preferring keys that name a path or file.
 fn path_argument(view: &TraceView<'_>, t: Idx) -> Option<String> {
+    if t >= view.len() {
+        return None;
+    }
     let args = view.span(t).tool.as_ref().map(|c| &c.arguments)?;
     let mut found: Vec<(bool, String)> = Vec::new();
     collect_strings(args, "", &mut found);
@@ -331,6 +369,25 @@ mod tests {
         assert!(!is_path_like("https://x.org/a.pdf"));
         assert!(!is_path_like("HAT030"));
         assert!(!is_path_like("payment method"));
+    }
+
+    #[test]
+    fn generic_not_found_needs_the_path_right_before_it() {
+        let trace = pisama_trace::Trace::default();
+        let view = TraceView::new(&trace);
+        let m = |e: &str| missing_path_in(&view, e).map(|(p, _)| p);
+        assert_eq!(
+            m("Error: file 'a.csv' does not exist").as_deref(),
+            Some("a.csv")
+        );
+        assert_eq!(
+            m("src/x.ts(27,18): error TS2339: Property 'id' does not exist on type 'User'."),
+            None
+        );
+        assert_eq!(
+            m("FileNotFoundError: [Errno 2] No such file or directory: 'b.txt'").as_deref(),
+            Some("b.txt")
+        );
     }
 
     #[test]

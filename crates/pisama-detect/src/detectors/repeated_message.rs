@@ -34,6 +34,21 @@ impl Detector for RepeatedMessage {
             .copied()
             .filter(|&i| is_agent_message(view, i) && view.words(i).len() >= min_words)
             .collect();
+        // Position of each message among everything said in the run: the same text twice in
+        // a row with nothing in between is one message logged twice (a turn and its summary
+        // record), not an agent repeating itself to someone.
+        let spoken: HashMap<Idx, usize> = view
+            .conversation()
+            .iter()
+            .copied()
+            .filter(|&i| !view.text(i).trim().is_empty())
+            .enumerate()
+            .map(|(p, i)| (i, p))
+            .collect();
+        let position: Vec<usize> = messages
+            .iter()
+            .map(|i| spoken.get(i).copied().unwrap_or(usize::MAX - 1))
+            .collect();
         let shingles: Vec<HashSet<u64>> = messages
             .iter()
             .map(|&i| word_shingles(view.words(i), SHINGLE))
@@ -72,7 +87,12 @@ impl Detector for RepeatedMessage {
                     && !seen.contains(&c)
                 {
                     seen.push(c);
-                    if identifiers[k] != identifiers[c] {
+                    // A span and its ancestor carrying the same text is one message reported
+                    // twice (an agent turn and its model call), not a repeat.
+                    if identifiers[k] != identifiers[c]
+                        || nested(view, messages[c], i)
+                        || position[k] == position[c].saturating_add(1)
+                    {
                         continue;
                     }
                     let sim = jaccard(&shingles[k], &shingles[c]);
@@ -159,6 +179,21 @@ impl Detector for RepeatedMessage {
         }
         hits
     }
+}
+
+/// Whether one span contains the other (bounded walk up the parent chain).
+fn nested(view: &TraceView<'_>, a: Idx, b: Idx) -> bool {
+    let is_ancestor = |anc: Idx, mut node: Idx| {
+        for _ in 0..64 {
+            match view.span(node).parent {
+                Some(p) if p as usize == anc => return true,
+                Some(p) if (p as usize) < view.len() => node = p as usize,
+                _ => return false,
+            }
+        }
+        false
+    };
+    is_ancestor(a, b) || is_ancestor(b, a)
 }
 
 /// Union-find root with path halving.

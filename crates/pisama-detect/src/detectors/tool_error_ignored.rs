@@ -64,6 +64,14 @@ const ACK_WORDS: &[&str] = &[
     "forbidden",
     "unfortunate",
     "however",
+    "crash",
+    "crashed",
+    "crashes",
+    "broke",
+    "broken",
+    "stuck",
+    "aborted",
+    "hung",
 ];
 
 /// Phrases with the same meaning that span several words or contractions.
