@@ -322,4 +322,90 @@ mod tests {
         assert_eq!(words, ["run", "python", "code"]);
         assert!(!name_words("lookup_zip_code").any(|w| CODE_TOOL_WORDS.contains(&w.as_str())));
     }
+
+    /// Every detector of the tools-and-loops batch on degenerate and oversized inputs: no
+    /// panic, and nothing found where there is nothing to find.
+    #[test]
+    fn batch_survives_degenerate_traces() {
+        use crate::catalog::Params;
+        use crate::engine::Detector;
+        use pisama_trace::{Payload, ToolCall, Trace};
+
+        let batch: Vec<Box<dyn Detector>> = vec![
+            Box::new(super::super::code_execution_failed::CodeExecutionFailed),
+            Box::new(super::super::hallucinated_tool::HallucinatedTool),
+            Box::new(super::super::invalid_tool_arguments::InvalidToolArguments),
+            Box::new(super::super::missing_file_reference::MissingFileReference),
+            Box::new(super::super::orphan_tool_call::OrphanToolCall),
+            Box::new(super::super::repeated_message::RepeatedMessage),
+            Box::new(super::super::stalled_progress::StalledProgress),
+            Box::new(super::super::tool_call_cycle::ToolCallCycle),
+            Box::new(super::super::tool_error_ignored::ToolErrorIgnored),
+            Box::new(super::super::tool_error_rate::ToolErrorRate),
+        ];
+        let run = |trace: &Trace| -> usize {
+            let view = TraceView::new(trace);
+            batch
+                .iter()
+                .map(|d| d.detect(&view, &Params::default()).len())
+                .sum()
+        };
+        assert_eq!(run(&Trace::default()), 0);
+        let bare = |kind: SpanKind| Span {
+            kind,
+            ..Span::default()
+        };
+        for kind in SpanKind::ALL {
+            assert_eq!(
+                run(&Trace {
+                    spans: vec![bare(kind)],
+                    ..Trace::default()
+                }),
+                0
+            );
+        }
+        // A dangling parent, odd text, and a tool without a call record.
+        let odd = Span {
+            kind: SpanKind::Tool,
+            parent: Some(999),
+            status: Status::Error,
+            output: Some(Payload::text("é\u{0}’ exitcode: -")),
+            ..Span::default()
+        };
+        let _ = run(&Trace {
+            spans: vec![odd],
+            ..Trace::default()
+        });
+        // Ten thousand failing calls and messages: bounded work, no panic.
+        let mut spans = Vec::new();
+        for k in 0..10_000 {
+            spans.push(Span {
+                kind: SpanKind::Llm,
+                agent: Some("a".to_owned()),
+                output: Some(Payload::text(format!(
+                    "attempt {} of the same thing again and again",
+                    k % 3
+                ))),
+                ..Span::default()
+            });
+            spans.push(Span {
+                kind: SpanKind::Tool,
+                agent: Some("a".to_owned()),
+                status: Status::Error,
+                tool: Some(ToolCall {
+                    name: "read_file".to_owned(),
+                    arguments: serde_json::json!({ "path": format!("/tmp/f{}.txt", k % 2) }),
+                    ..ToolCall::default()
+                }),
+                output: Some(Payload::text("Error: ENOENT: no such file or directory")),
+                ..Span::default()
+            });
+        }
+        assert!(
+            run(&Trace {
+                spans,
+                ..Trace::default()
+            }) > 0
+        );
+    }
 }
