@@ -166,6 +166,11 @@ const SUCCESS_WORDS: &[&str] = &[
     "confirmed",
     "terminate",
     "finished",
+    "found",
+    "obtained",
+    "retrieved",
+    "show",
+    "shows",
 ];
 
 const SUCCESS_PHRASES: &[&str] = &[
