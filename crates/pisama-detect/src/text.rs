@@ -31,6 +31,24 @@ pub fn shingles(text: &str, k: usize) -> HashSet<u64> {
     out
 }
 
+/// Hashes of `k`-shingles over word ids (as from `TraceView::words`); a text shorter than `k`
+/// words gives one shingle of all its words, an empty one none.
+pub fn word_shingles(words: &[u32], k: usize) -> HashSet<u64> {
+    let k = k.max(1);
+    let hash = |ws: &[u32]| {
+        let bytes: Vec<u8> = ws.iter().flat_map(|w| w.to_le_bytes()).collect();
+        fnv(&bytes)
+    };
+    if words.len() < k {
+        return if words.is_empty() {
+            HashSet::new()
+        } else {
+            HashSet::from([hash(words)])
+        };
+    }
+    words.windows(k).map(hash).collect()
+}
+
 /// Jaccard similarity of two sets.
 pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     if a.is_empty() && b.is_empty() {
@@ -158,6 +176,13 @@ mod tests {
         let (ma, mb, mc) = (minhash(&a, 64), minhash(&b, 64), minhash(&c, 64));
         assert!(minhash_similarity(&ma, &mb) > 0.6);
         assert!(minhash_similarity(&ma, &mc) < 0.2);
+    }
+
+    #[test]
+    fn word_shingles_cover_short_texts() {
+        assert!(word_shingles(&[], 3).is_empty());
+        assert_eq!(word_shingles(&[1, 2], 3).len(), 1);
+        assert_eq!(word_shingles(&[1, 2, 3, 1, 2, 3], 3).len(), 3);
     }
 
     #[test]

@@ -7,14 +7,35 @@
 
 use crate::engine::Detector;
 
+mod code_execution_failed;
+mod hallucinated_tool;
+mod invalid_tool_arguments;
 mod llm_error_retry_loop;
+mod missing_file_reference;
+mod orphan_tool_call;
+mod repeated_message;
+mod stalled_progress;
+mod tool_call_cycle;
+mod tool_error_ignored;
+mod tool_error_rate;
+mod tool_facts;
 mod tool_retry_storm;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(code_execution_failed::CodeExecutionFailed),
+        Box::new(hallucinated_tool::HallucinatedTool),
+        Box::new(invalid_tool_arguments::InvalidToolArguments),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(missing_file_reference::MissingFileReference),
+        Box::new(orphan_tool_call::OrphanToolCall),
+        Box::new(repeated_message::RepeatedMessage),
+        Box::new(stalled_progress::StalledProgress),
+        Box::new(tool_call_cycle::ToolCallCycle),
+        Box::new(tool_error_ignored::ToolErrorIgnored),
+        Box::new(tool_error_rate::ToolErrorRate),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]

@@ -1,0 +1,272 @@
+//! An agent sends near-duplicate messages: the same text, or nearly, again and again within
+//! one run. Found with `MinHash` over word shingles and banded buckets, so each message is
+//! compared only with a few earlier candidates, never with all of them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use crate::catalog::Params;
+use crate::engine::{Detector, Hit, HitEvidence};
+use crate::finding::Severity;
+use crate::text::{fnv, jaccard, minhash, word_shingles};
+use crate::view::{Idx, TraceView, tokenize};
+
+use super::tool_facts::is_agent_message;
+
+pub(crate) struct RepeatedMessage;
+
+const SHINGLE: usize = 3;
+const BANDS: usize = 16;
+const ROWS: usize = 4;
+const MAX_PER_AGENT: usize = 3;
+
+impl Detector for RepeatedMessage {
+    fn id(&self) -> &'static str {
+        "repeated-message"
+    }
+
+    fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
+        let min_words = params.usize("min_words", 8).max(1);
+        let threshold = params.f64("similarity", 0.7).clamp(0.1, 1.0);
+        let min_repeats = params.usize("min_repeats", 2).max(2);
+        let messages: Vec<Idx> = view
+            .conversation()
+            .iter()
+            .copied()
+            .filter(|&i| is_agent_message(view, i) && view.words(i).len() >= min_words)
+            .collect();
+        // Position of each message among everything said in the run: the same text twice in
+        // a row with nothing in between is one message logged twice (a turn and its summary
+        // record), not an agent repeating itself to someone.
+        let spoken: HashMap<Idx, usize> = view
+            .conversation()
+            .iter()
+            .copied()
+            .filter(|&i| !view.text(i).trim().is_empty())
+            .enumerate()
+            .map(|(p, i)| (i, p))
+            .collect();
+        let position: Vec<usize> = messages
+            .iter()
+            .map(|i| spoken.get(i).copied().unwrap_or(usize::MAX - 1))
+            .collect();
+        let shingles: Vec<HashSet<u64>> = messages
+            .iter()
+            .map(|&i| word_shingles(view.words(i), SHINGLE))
+            .collect();
+        // Identifiers and numbers in each message: a template filled in for another booking,
+        // file or step ("reservation HSR97W has been cancelled" after "... FDZ0T5 ...") is
+        // progress, not repetition.
+        let identifiers: Vec<BTreeSet<&str>> = messages
+            .iter()
+            .map(|&i| {
+                tokenize(view.lower(i))
+                    .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+                    .collect()
+            })
+            .collect();
+        let mut parent: Vec<usize> = (0..messages.len()).collect();
+        // Similarity of each message to the earlier one it repeats.
+        let mut similarity: Vec<f64> = vec![0.0; messages.len()];
+        // (agent, band, band hash) -> latest message in that bucket.
+        let mut buckets: HashMap<(&str, usize, u64), usize> = HashMap::new();
+        for (k, &i) in messages.iter().enumerate() {
+            let agent = view.agent(i);
+            let signature = minhash(&shingles[k], BANDS * ROWS);
+            let keys: Vec<(&str, usize, u64)> = signature
+                .chunks(ROWS)
+                .enumerate()
+                .map(|(b, rows)| {
+                    let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+                    (agent, b, fnv(&bytes))
+                })
+                .collect();
+            let mut best: Option<(usize, f64)> = None;
+            let mut seen = Vec::new();
+            for key in &keys {
+                if let Some(&c) = buckets.get(key)
+                    && !seen.contains(&c)
+                {
+                    seen.push(c);
+                    // A span and its ancestor carrying the same text is one message reported
+                    // twice (an agent turn and its model call), not a repeat.
+                    if identifiers[k] != identifiers[c]
+                        || nested(view, messages[c], i)
+                        || position[k] == position[c].saturating_add(1)
+                    {
+                        continue;
+                    }
+                    let sim = jaccard(&shingles[k], &shingles[c]);
+                    if sim >= threshold && best.is_none_or(|(_, s)| sim > s) {
+                        best = Some((c, sim));
+                    }
+                }
+            }
+            if let Some((c, sim)) = best {
+                let root = find(&mut parent, c);
+                parent[k] = root;
+                similarity[k] = sim;
+            }
+            for key in keys {
+                buckets.insert(key, k);
+            }
+        }
+        let mut clusters: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for k in 0..messages.len() {
+            let root = find(&mut parent, k);
+            clusters.entry(root).or_default().push(k);
+        }
+        // Largest clusters first; one loop often repeats several messages, so each agent
+        // gets at most `MAX_PER_AGENT` findings.
+        let mut ranked: Vec<&Vec<usize>> = clusters
+            .values()
+            .filter(|m| m.len() >= min_repeats)
+            .collect();
+        ranked.sort_by_key(|m| (std::cmp::Reverse(m.len()), m.first().copied()));
+        let mut per_agent: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut hits = Vec::new();
+        for members in ranked {
+            let Some(&head_member) = members.first() else {
+                continue;
+            };
+            let count = per_agent
+                .entry(view.agent(messages[head_member]))
+                .or_default();
+            *count += 1;
+            if *count > MAX_PER_AGENT {
+                continue;
+            }
+            let (Some(&first), Some(&second), Some(&last)) =
+                (members.first(), members.get(1), members.last())
+            else {
+                continue;
+            };
+            let repeats = &members[1..];
+            let mean_sim =
+                repeats.iter().map(|&k| similarity[k]).sum::<f64>() / repeats.len() as f64;
+            let copies = members.len();
+            let score = mean_sim * (1.0 - 0.5f64.powi(copies as i32 - 1));
+            let severity = match copies {
+                2 => Severity::Low,
+                3 | 4 => Severity::Medium,
+                _ => Severity::High,
+            };
+            let agent = view.agent(messages[first]);
+            let mut evidence = vec![
+                HitEvidence::new(messages[first], "first time"),
+                HitEvidence::new(
+                    messages[second],
+                    format!("repeated ({:.0}% the same)", similarity[second] * 100.0),
+                ),
+            ];
+            if last != second {
+                evidence.push(HitEvidence::new(
+                    messages[last],
+                    format!("copy {copies} of {copies}"),
+                ));
+            }
+            hits.push(Hit {
+                score,
+                severity: Some(severity),
+                summary: format!(
+                    "`{agent}` sent {copies} near-identical messages ({:.0}% of word sequences shared on average)",
+                    mean_sim * 100.0
+                ),
+                // The first repeat is where the agent started going round in circles.
+                at: Some(messages[second]),
+                evidence,
+                ..Hit::default()
+            });
+        }
+        hits
+    }
+}
+
+/// Whether one span contains the other (bounded walk up the parent chain).
+fn nested(view: &TraceView<'_>, a: Idx, b: Idx) -> bool {
+    let is_ancestor = |anc: Idx, mut node: Idx| {
+        for _ in 0..64 {
+            match view.span(node).parent {
+                Some(p) if p as usize == anc => return true,
+                Some(p) if (p as usize) < view.len() => node = p as usize,
+                _ => return false,
+            }
+        }
+        false
+    };
+    is_ancestor(a, b) || is_ancestor(b, a)
+}
+
+/// Union-find root with path halving.
+fn find(parent: &mut [usize], mut k: usize) -> usize {
+    while parent[k] != k {
+        parent[k] = parent[parent[k]];
+        k = parent[k];
+    }
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pisama_trace::{Payload, Span, SpanKind, Trace};
+
+    fn message(agent: &str, text: &str) -> Span {
+        Span {
+            kind: SpanKind::Llm,
+            name: agent.to_owned(),
+            agent: Some(agent.to_owned()),
+            output: Some(Payload::text(text)),
+            ..Span::default()
+        }
+    }
+
+    fn run(spans: Vec<Span>) -> Vec<Hit> {
+        let trace = Trace {
+            spans,
+            ..Trace::default()
+        };
+        RepeatedMessage.detect(&TraceView::new(&trace), &Params::default())
+    }
+
+    #[test]
+    fn duplicates_of_one_agent_cluster() {
+        let text = "I will now check the inventory database for the requested item and report back shortly";
+        let hits = run(vec![
+            message("a", text),
+            message("b", text),
+            message(
+                "a",
+                "Something entirely different about the weather in Porto this afternoon, sunny and warm",
+            ),
+            message("a", &format!("{text} again")),
+            message("a", text),
+        ]);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].at, Some(3));
+        assert_eq!(hits[0].severity, Some(Severity::Medium));
+        assert!(hits[0].summary.contains("3 near-identical"));
+    }
+
+    #[test]
+    fn short_and_empty_inputs_are_quiet() {
+        assert!(run(Vec::new()).is_empty());
+        assert!(run(vec![message("a", "ok thanks"), message("a", "ok thanks")]).is_empty());
+    }
+
+    #[test]
+    fn many_messages_stay_fast() {
+        let spans: Vec<Span> = (0..5000)
+            .map(|k| {
+                message(
+                    "a",
+                    &format!(
+                        "status report number {k} says that the queue holds {} items and grows",
+                        k * 7
+                    ),
+                )
+            })
+            .collect();
+        // Each differs in its numbers only, which keeps similarity below the threshold.
+        let _ = run(spans);
+    }
+}
