@@ -7,14 +7,23 @@
 
 use crate::engine::Detector;
 
+mod dead_handoff;
+mod delegation_runaway;
+mod handoff_ping_pong;
 mod llm_error_retry_loop;
+mod max_turns_exhausted;
 mod tool_retry_storm;
+mod turns;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(dead_handoff::DeadHandoff),
+        Box::new(delegation_runaway::DelegationRunaway),
+        Box::new(handoff_ping_pong::HandoffPingPong),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(max_turns_exhausted::MaxTurnsExhausted),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]

@@ -1,0 +1,158 @@
+//! Small helpers shared by the coordination and termination detectors: who acts, who speaks,
+//! what a handoff points at, and content words of a text.
+
+use pisama_trace::{HandoffMode, Span, SpanKind};
+
+use crate::view::{Idx, TraceView, is_user};
+
+/// The name a tool span reports (its tool name, else the span name).
+pub(crate) fn tool_name(span: &Span) -> &str {
+    span.tool
+        .as_ref()
+        .map_or(span.name.as_str(), |t| t.name.as_str())
+}
+
+/// Whether a span is something an agent did (thought, called, ran), as opposed to an input,
+/// a bookkeeping record or a handoff marker.
+pub(crate) fn is_action(span: &Span) -> bool {
+    matches!(
+        span.kind,
+        SpanKind::Agent | SpanKind::Llm | SpanKind::Tool | SpanKind::Step | SpanKind::Retrieval
+    )
+}
+
+/// A handoff span, read out: who hands over to whom, and the position from which the target
+/// is expected to act.
+#[derive(Debug, Clone)]
+pub(crate) struct HandoffRef {
+    pub span: Idx,
+    pub from: String,
+    pub to: String,
+    pub mode: HandoffMode,
+    /// Where the handoff happened in span order. Adapters without timestamps append handoff
+    /// markers after the whole parent subtree, so then the parent's position is the safe one
+    /// (it never makes a target that did act look idle).
+    pub anchor: Idx,
+}
+
+/// Every handoff span with a known target, in span order.
+pub(crate) fn handoffs(view: &TraceView<'_>) -> Vec<HandoffRef> {
+    (0..view.len())
+        .filter_map(|i| {
+            let span = view.span(i);
+            let handoff = span.handoff.as_ref()?;
+            let to = handoff.to.trim();
+            if to.is_empty() {
+                return None;
+            }
+            let from = handoff
+                .from
+                .as_deref()
+                .or(span.agent.as_deref())
+                .unwrap_or("?")
+                .trim()
+                .to_owned();
+            let anchor = if span.start_ns.is_some() {
+                i
+            } else {
+                span.parent.map_or(i, |p| (p as usize).min(i))
+            };
+            Some(HandoffRef {
+                span: i,
+                from,
+                to: to.to_owned(),
+                mode: handoff.mode,
+                anchor,
+            })
+        })
+        .collect()
+}
+
+/// Names that stand for the end user or the end of the graph rather than an agent: control
+/// handed there is meant to leave the agents.
+pub(crate) fn is_exit_target(name: &str) -> bool {
+    let key: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        key.as_str(),
+        "user"
+            | "human"
+            | "customer"
+            | "client"
+            | "end"
+            | "finish"
+            | "finished"
+            | "stop"
+            | "terminate"
+            | "humanagent"
+            | "humanagents"
+    )
+}
+
+/// A turn in the conversation: a span with text, its speaker and whether that is a user.
+#[derive(Debug, Clone)]
+pub(crate) struct Turn {
+    pub span: Idx,
+    pub speaker: String,
+    pub user: bool,
+}
+
+/// Conversation spans that carry text, with their speaker. Spans without an agent are users
+/// when they are human input, and are skipped otherwise (system prompts, bookkeeping).
+pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
+    view.conversation()
+        .iter()
+        .copied()
+        .filter(|&i| !view.text(i).trim().is_empty())
+        .filter_map(|i| {
+            let span = view.span(i);
+            if span.kind == SpanKind::System {
+                return None;
+            }
+            let user = is_user(span);
+            let speaker = match (&span.agent, user) {
+                (_, true) => "user".to_owned(),
+                (Some(a), false) => a.clone(),
+                (None, false) => return None,
+            };
+            Some(Turn {
+                span: i,
+                speaker,
+                user,
+            })
+        })
+        .collect()
+}
+
+/// The last `max_chars` characters of a text, cut at a character boundary.
+pub(crate) fn tail(text: &str, max_chars: usize) -> &str {
+    let count = text.chars().count();
+    if count <= max_chars {
+        return text;
+    }
+    let skip = count - max_chars;
+    text.char_indices()
+        .nth(skip)
+        .map_or(text, |(b, _)| &text[b..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_cuts_at_char_boundaries() {
+        assert_eq!(tail("héllo", 3), "llo");
+        assert_eq!(tail("ab", 5), "ab");
+    }
+
+    #[test]
+    fn exit_targets() {
+        assert!(is_exit_target("User"));
+        assert!(is_exit_target("__end__"));
+        assert!(!is_exit_target("billing"));
+    }
+}
