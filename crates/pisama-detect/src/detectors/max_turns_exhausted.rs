@@ -23,7 +23,7 @@ fn limit_code() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"(?i)(?:\b|_)max(?:imum)?[_\s-]?(?:number[_\s-]of[_\s-])?(?:turns?|iterations?|steps?|rounds?|recursions?|consecutive[_\s-]auto[_\s-]reply)(?:\b|_)|recursion[_\s-]?limit|graphrecursionerror|\b(?:turn|step|iteration|round)[_\s-]?limit\b|\b(?:turns?|steps?|iterations?|rounds?)[_\s-](?:exhausted|exceeded)\b",
+            r"(?i)(?:\b|_)max(?:imum)?[_\s-]?(?:number[_\s-]of[_\s-])?(?:turns?|iterations?|steps?|rounds?|messages?|recursions?|consecutive[_\s-]auto[_\s-]reply)(?:\b|_)|recursion[_\s-]?limit|graphrecursionerror|\b(?:turn|step|iteration|round)[_\s-]?limit\b|\b(?:turns?|steps?|iterations?|rounds?)[_\s-](?:exhausted|exceeded)\b",
         )
         .expect("valid regex")
     })

@@ -7,24 +7,30 @@
 
 use crate::engine::Detector;
 
+mod conversation_reset;
 mod dead_handoff;
 mod delegation_runaway;
 mod handoff_ping_pong;
 mod llm_error_retry_loop;
 mod max_turns_exhausted;
+mod premature_termination;
 mod tool_retry_storm;
 mod turns;
+mod unaware_of_termination;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(conversation_reset::ConversationReset),
         Box::new(dead_handoff::DeadHandoff),
         Box::new(delegation_runaway::DelegationRunaway),
         Box::new(handoff_ping_pong::HandoffPingPong),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(max_turns_exhausted::MaxTurnsExhausted),
+        Box::new(premature_termination::PrematureTermination),
         Box::new(tool_retry_storm::ToolRetryStorm),
+        Box::new(unaware_of_termination::UnawareOfTermination),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]
 }

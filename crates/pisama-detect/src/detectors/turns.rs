@@ -127,6 +127,27 @@ pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
         .collect()
 }
 
+/// Splits a text into sentences at `.`, `!`, `?` and line breaks (keeping the mark).
+pub(crate) fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '!' | '?' | '\n') {
+            let end = i + c.len_utf8();
+            let s = text[start..end].trim();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            start = end;
+        }
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
 /// The last `max_chars` characters of a text, cut at a character boundary.
 pub(crate) fn tail(text: &str, max_chars: usize) -> &str {
     let count = text.chars().count();
@@ -144,7 +165,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tail_cuts_at_char_boundaries() {
+    fn sentences_and_tail() {
+        assert_eq!(sentences("One. Two? Three"), vec!["One.", "Two?", "Three"]);
+        assert!(sentences("").is_empty());
         assert_eq!(tail("héllo", 3), "llo");
         assert_eq!(tail("ab", 5), "ab");
     }
