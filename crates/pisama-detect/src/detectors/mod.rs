@@ -11,9 +11,12 @@ mod conversation_reset;
 mod dead_handoff;
 mod delegation_runaway;
 mod handoff_ping_pong;
+mod ignored_agent_input;
+mod information_withholding;
 mod llm_error_retry_loop;
 mod max_turns_exhausted;
 mod premature_termination;
+mod role_violation;
 mod tool_retry_storm;
 mod turns;
 mod unaware_of_termination;
@@ -26,9 +29,12 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(dead_handoff::DeadHandoff),
         Box::new(delegation_runaway::DelegationRunaway),
         Box::new(handoff_ping_pong::HandoffPingPong),
+        Box::new(ignored_agent_input::IgnoredAgentInput),
+        Box::new(information_withholding::InformationWithholding),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(max_turns_exhausted::MaxTurnsExhausted),
         Box::new(premature_termination::PrematureTermination),
+        Box::new(role_violation::RoleViolation),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unaware_of_termination::UnawareOfTermination),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),

@@ -3,7 +3,7 @@
 
 use pisama_trace::{HandoffMode, Span, SpanKind};
 
-use crate::view::{Idx, TraceView, is_user};
+use crate::view::{Idx, TraceView, is_user, tokenize};
 
 /// The name a tool span reports (its tool name, else the span name).
 pub(crate) fn tool_name(span: &Span) -> &str {
@@ -127,12 +127,43 @@ pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
         .collect()
 }
 
+/// Function words that carry no topic; kept small on purpose.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "before", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had",
+    "has", "have", "he", "her", "here", "him", "his", "how", "if", "in", "into", "is", "it", "its",
+    "just", "let", "me", "more", "my", "no", "not", "now", "of", "on", "one", "or", "our", "out",
+    "please", "she", "should", "so", "some", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were", "what",
+    "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "yes", "ok",
+    "okay", "thanks", "thank", "sure", "need", "want", "like", "get", "know", "tell", "give",
+    "make", "check", "see",
+];
+
+/// Lower-cased topic words of a text: at least three characters, not a function word.
+pub(crate) fn content_words(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut out: Vec<String> = tokenize(&lower)
+        .filter(|w| w.len() >= 3 && !STOPWORDS.contains(w))
+        .map(str::to_owned)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Splits a text into sentences at `.`, `!`, `?` and line breaks (keeping the mark).
 pub(crate) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
-    for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '!' | '?' | '\n') {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        // A mark ends a sentence only before white space or the end (`orders.csv`, `3.5`
+        // and URLs stay whole).
+        let boundary = c == '\n'
+            || (matches!(c, '.' | '!' | '?')
+                && chars.peek().is_none_or(|(_, n)| n.is_whitespace()));
+        if boundary {
             let end = i + c.len_utf8();
             let s = text[start..end].trim();
             if !s.is_empty() {
@@ -168,8 +199,20 @@ mod tests {
     fn sentences_and_tail() {
         assert_eq!(sentences("One. Two? Three"), vec!["One.", "Two?", "Three"]);
         assert!(sentences("").is_empty());
+        assert_eq!(
+            sentences("Read orders.csv now. Done"),
+            vec!["Read orders.csv now.", "Done"]
+        );
         assert_eq!(tail("héllo", 3), "llo");
         assert_eq!(tail("ab", 5), "ab");
+    }
+
+    #[test]
+    fn content_words_drop_function_words() {
+        assert_eq!(
+            content_words("Can you check the baggage allowance?"),
+            vec!["allowance", "baggage"]
+        );
     }
 
     #[test]
