@@ -5,7 +5,7 @@
 //! Each later turn is compared with two fixed references only (the task and the agent's
 //! opening message), so the cost is linear in the number of turns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
@@ -50,8 +50,10 @@ impl Detector for ConversationReset {
             .collect();
         let compare_openings = speakers.len() >= 2;
         // Each agent's opening message, by agent.
-        let mut openings: BTreeMap<&str, (Idx, HashSet<u64>)> = BTreeMap::new();
-        let mut best: Option<(usize, f64, &'static str, Option<Idx>)> = None;
+        let mut openings: BTreeMap<&str, (usize, Idx, HashSet<u64>)> = BTreeMap::new();
+        // Every restatement found: (turn position, similarity, what, reference, key). The key
+        // groups restatements of the same reference.
+        let mut found: Vec<(usize, f64, &'static str, Option<Idx>, String)> = Vec::new();
         for (pos, t) in turns.iter().enumerate() {
             // Users may repeat themselves, and tool output repeats by nature; only agents
             // restart.
@@ -59,8 +61,8 @@ impl Detector for ConversationReset {
                 continue;
             }
             let own = prose_shingles(view.text(t.span));
-            let Some((first_span, opening)) = openings.get(t.speaker.as_str()) else {
-                openings.insert(t.speaker.as_str(), (t.span, own));
+            let Some((first_pos, first_span, opening)) = openings.get(t.speaker.as_str()) else {
+                openings.insert(t.speaker.as_str(), (pos, t.span, own));
                 continue;
             };
             if pos < min_turns_before || own.len() < MIN_REFERENCE {
@@ -73,25 +75,63 @@ impl Detector for ConversationReset {
             } else {
                 0.0
             };
-            let open_sim = if compare_openings && opening.len() >= MIN_REFERENCE {
+            // The opening only counts as restarted when real work happened in between.
+            let open_sim = if compare_openings
+                && opening.len() >= MIN_REFERENCE
+                && pos - first_pos > min_turns_before
+            {
                 overlap(&own, opening)
             } else {
                 0.0
             };
-            let (sim, what, reference) = if task_sim >= open_sim {
-                (task_sim, "the original task", task_turn.map(|x| x.span))
-            } else {
-                (open_sim, "its own opening message", Some(*first_span))
-            };
-            if sim >= min_similarity && best.is_none_or(|b| sim > b.1 + 1e-9) {
-                best = Some((pos, sim, what, reference));
-                // The earliest strong restart is the one that discarded the progress.
-                if sim >= 0.9 {
-                    break;
-                }
+            if task_sim >= open_sim && task_sim >= min_similarity {
+                found.push((
+                    pos,
+                    task_sim,
+                    "the original task",
+                    task_turn.map(|x| x.span),
+                    String::new(),
+                ));
+            } else if open_sim >= min_similarity {
+                found.push((
+                    pos,
+                    open_sim,
+                    "its own opening message",
+                    Some(*first_span),
+                    t.speaker.clone(),
+                ));
             }
         }
-        let Some((pos, sim, what, reference)) = best else {
+        // An opening that other agents open with too is the framework's preamble, not a plan
+        // of this agent's. Compared agent by agent, over a bounded number of agents.
+        let firsts: Vec<(&str, &HashSet<u64>)> = openings
+            .iter()
+            .take(64)
+            .map(|(name, (_, _, set))| (*name, set))
+            .collect();
+        let shared: BTreeSet<&str> = firsts
+            .iter()
+            .filter(|(name, set)| {
+                set.len() >= MIN_REFERENCE
+                    && firsts
+                        .iter()
+                        .any(|(other, o)| other != name && overlap(set, o) >= min_similarity)
+            })
+            .map(|(name, _)| *name)
+            .collect();
+        found.retain(|f| f.4.is_empty() || !shared.contains(f.4.as_str()));
+        // A text restated again and again is a template the framework sends each phase (or a
+        // loop, which other detectors report), not a one-off restart.
+        let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
+        for f in &found {
+            *per_key.entry(f.4.as_str()).or_default() += 1;
+        }
+        // The earliest strongest restart is the one that discarded the progress.
+        let best = found
+            .iter()
+            .filter(|f| per_key.get(f.4.as_str()).copied().unwrap_or(0) < 2)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some(&(pos, sim, what, reference, _)) = best else {
             return Vec::new();
         };
         let turn = &turns[pos];

@@ -109,6 +109,23 @@ impl Detector for IgnoredAgentInput {
                         && request_pairs.iter().filter(|h| later.contains(h)).count() * 2
                             >= request_pairs.len()
                 });
+            // A line the asker puts in most of its turns is a standing template ("Please keep
+            // solving…"), not a question waiting for an answer.
+            let asker_turns: Vec<&Turn> = turns
+                .iter()
+                .filter(|t| t.speaker == asking.speaker)
+                .collect();
+            let carrying = asker_turns
+                .iter()
+                .filter(|t| {
+                    let other = shingles(view.lower(t.span), 2);
+                    request_pairs.iter().filter(|h| other.contains(h)).count() * 2
+                        >= request_pairs.len().max(1)
+                })
+                .count();
+            if carrying >= 3 && carrying * 2 >= asker_turns.len() {
+                continue;
+            }
             // One shared word is an answer, unless the asker had to repeat the request: then
             // the reply must have covered most of it (sharing only the subject, such as a
             // booking code, is not answering what was asked about it).

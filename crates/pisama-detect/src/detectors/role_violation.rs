@@ -120,14 +120,17 @@ fn speaks_as(text: &str, agent: &str) -> Option<String> {
         for v in &variants {
             if let Some(rest) = lower.strip_prefix(v.as_str()) {
                 let rest = rest.trim_start_matches([']', '*']);
-                if rest.starts_with(':') && rest[1..].trim().len() > 3 {
+                // Addressing an agent ("Planner: please check X") is fine; speaking for it
+                // is writing in the first person under its name.
+                if rest.starts_with(':') && first_person(&rest[1..]) {
                     return Some(pisama_trace::util::truncate(trimmed, 120));
                 }
             }
             for lead in ["as the ", "as "] {
                 if let Some(rest) = lower.strip_prefix(lead)
                     && let Some(after) = rest.strip_prefix(v.as_str())
-                    && after.starts_with(',')
+                    && let Some(clause) = after.strip_prefix(',')
+                    && first_person(clause)
                 {
                     return Some(pisama_trace::util::truncate(trimmed, 120));
                 }
@@ -135,6 +138,18 @@ fn speaks_as(text: &str, agent: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether a line opens in the first person ("I have checked…", "We agree…").
+fn first_person(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().take(3).collect();
+    words.iter().any(|w| {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+        matches!(
+            w.to_lowercase().as_str(),
+            "i" | "i'm" | "i've" | "i'll" | "i'd" | "we" | "we've" | "we'll" | "my" | "our"
+        )
+    })
 }
 
 /// Actions the agent's own role text forbids.
@@ -236,6 +251,8 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].at, Some(1));
         assert!(speaks_as("As the Planner, I decide", "Planner").is_some());
+        assert!(speaks_as("Planner: please check the totals", "Planner").is_none());
+        assert!(speaks_as("As the Planner, you should decide", "Planner").is_none());
         assert!(speaks_as("```\nPlanner: x = 1\n```", "Planner").is_none());
         assert!(speaks_as("I asked the Planner: no answer yet", "Planner").is_none());
     }

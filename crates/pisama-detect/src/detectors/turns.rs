@@ -112,6 +112,11 @@ pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
             if span.kind == SpanKind::System {
                 return None;
             }
+            // Containers (an agent run, a turn) repeat their children's text as a roll-up;
+            // the children are the turns. Model calls keep their tool calls as children.
+            if span.kind != SpanKind::Llm && !view.children(i).is_empty() {
+                return None;
+            }
             let user = is_user(span);
             let speaker = match (&span.agent, user) {
                 (_, true) => "user".to_owned(),

@@ -13,7 +13,11 @@ use crate::text::{jaccard, shingles};
 use crate::view::TraceView;
 use pisama_trace::SpanKind;
 
-use super::turns::{Turn, tail, turns};
+use std::collections::BTreeSet;
+
+use pisama_trace::HandoffMode;
+
+use super::turns::{Turn, handoffs, tail, turns};
 
 pub(crate) struct UnawareOfTermination;
 
@@ -26,7 +30,7 @@ fn termination_signal() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"\bTERMINATE\b|(?i:\bfinal\s+answer\s*(?:is\s*)?[:：])|(?i:\b(?:the|this|our|my)\s+(?:task|work|job|request|assignment)\s+(?:is|has\s+been)\s+(?:now\s+)?(?:fully\s+|successfully\s+)?(?:complete|completed|done|finished|accomplished|resolved)\b)|(?i:<INFO>\s*finished)|(?i:\bno\s+further\s+(?:action|actions|steps|work)\s+(?:is\s+|are\s+)?(?:needed|required)\b)",
+            r"\bTERMINATE\b|(?i:\bfinal\s+answer\s*(?:is\s*)?[:：])|(?i:\b(?:the|this|our|my)\s+(?:task|work|job|request|assignment)\s+(?:is|has\s+been)\s+(?:now\s+)?(?:fully\s+|successfully\s+)?(?:complete|completed|done|finished|accomplished|resolved)\b)|(?i:\bno\s+further\s+(?:action|actions|steps|work)\s+(?:is\s+|are\s+)?(?:needed|required)\b)",
         )
         .expect("valid regex")
     })
@@ -50,6 +54,23 @@ impl Detector for UnawareOfTermination {
     fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
         let min_extra = params.usize("min_extra_turns", 2).max(1);
         let turns = turns(view);
+        let delegates: BTreeSet<&str> = handoffs(view)
+            .iter()
+            .filter(|h| h.mode == HandoffMode::Delegate)
+            .map(|h| {
+                view.span(h.span)
+                    .handoff
+                    .as_ref()
+                    .map_or("", |x| x.to.as_str())
+            })
+            .chain(
+                view.trace
+                    .agents
+                    .iter()
+                    .filter(|a| a.parent_agent.is_some())
+                    .map(|a| a.name.as_str()),
+            )
+            .collect();
         let mut hits = Vec::new();
         let mut k = 0;
         while k < turns.len() {
@@ -59,7 +80,8 @@ impl Detector for UnawareOfTermination {
             let signal = (!t.user && view.span(t.span).kind != SpanKind::Tool)
                 .then(|| find_signal(tail(view.text(t.span), 600)))
                 .flatten();
-            let Some(signal) = signal else {
+            // A delegate's final answer ends its sub-task, not the run: its caller goes on.
+            let Some(signal) = signal.filter(|_| !delegates.contains(t.speaker.as_str())) else {
                 k += 1;
                 continue;
             };
