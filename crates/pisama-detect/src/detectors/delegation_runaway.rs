@@ -24,30 +24,42 @@ impl Detector for DelegationRunaway {
     fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
         let max_depth = params.usize("max_depth", 3).max(1);
         let max_spawned = params.usize("max_spawned", 10).max(1);
-        let chains = agent_chains(view);
+        let levels = levels(view);
         let mut hits = Vec::new();
-        hits.extend(depth_hit(view, &chains, max_depth));
-        hits.extend(cycle_hit(view, &chains));
-        hits.extend(spawn_hit(view, &chains, max_spawned));
+        hits.extend(depth_hit(view, &levels, max_depth));
+        hits.extend(cycle_hit(view, &levels));
+        hits.extend(spawn_hit(view, &levels, max_spawned));
         hits
     }
 }
 
-/// For every span, the agent of its nearest `Agent`-kind ancestor-or-self and the chain of
-/// distinct nested agents above it (outermost first), computed once over the parent links.
+/// A chain of nested agents, outermost first (consecutive duplicates collapsed), with the
+/// agent spans that opened each level.
 #[derive(Debug, Default, Clone)]
 struct Chain {
-    /// Nested agent names, outermost first, consecutive duplicates collapsed.
     agents: Vec<String>,
-    /// The agent spans that opened each level.
     spans: Vec<Idx>,
 }
 
-fn agent_chains(view: &TraceView<'_>) -> Vec<Chain> {
+/// One level of agent nesting: an agent span whose nearest agent ancestor is another agent.
+#[derive(Debug, Clone)]
+struct Level<'t> {
+    agent: &'t str,
+    span: Idx,
+    parent: Option<usize>,
+    /// Levels above this one.
+    depth: usize,
+}
+
+/// The nesting tree of agents over the span parent links, built once in O(n): every span
+/// points at its level, every level at its parent level.
+fn levels<'t>(view: &TraceView<'t>) -> Vec<Level<'t>> {
     let n = view.len();
-    let mut chains: Vec<Option<Chain>> = vec![None; n];
+    // `Some(None)`: resolved, outside any agent; `Some(Some(l))`: inside level `l`.
+    let mut level_of: Vec<Option<Option<usize>>> = vec![None; n];
+    let mut levels: Vec<Level<'t>> = Vec::new();
     for start in 0..n {
-        if chains[start].is_some() {
+        if level_of[start].is_some() {
             continue;
         }
         // Walk up to the first resolved ancestor (or the root), then resolve downwards. The
@@ -55,7 +67,7 @@ fn agent_chains(view: &TraceView<'_>) -> Vec<Chain> {
         let mut path = Vec::new();
         let mut cur = Some(start);
         while let Some(i) = cur {
-            if chains[i].is_some() || path.len() > n {
+            if level_of[i].is_some() || path.len() > n {
                 break;
             }
             path.push(i);
@@ -65,34 +77,59 @@ fn agent_chains(view: &TraceView<'_>) -> Vec<Chain> {
                 .map(|p| p as usize)
                 .filter(|&p| p < n && p != i);
         }
-        let mut base = cur.and_then(|i| chains[i].clone()).unwrap_or_default();
+        let mut base = cur.and_then(|i| level_of[i]).flatten();
         for &i in path.iter().rev() {
             let span = view.span(i);
             if span.kind == SpanKind::Agent
                 && let Some(name) = span.agent.as_deref()
-                && base.agents.last().map(String::as_str) != Some(name)
+                && base.is_none_or(|b| levels[b].agent != name)
             {
-                base.agents.push(name.to_owned());
-                base.spans.push(i);
+                let depth = base.map_or(0, |b| levels[b].depth + 1);
+                levels.push(Level {
+                    agent: name,
+                    span: i,
+                    parent: base,
+                    depth,
+                });
+                base = Some(levels.len() - 1);
             }
-            // Bound memory on pathological nesting; no real run nests 256 agents deep.
-            if base.agents.len() > MAX_CHAIN {
-                base.agents.truncate(MAX_CHAIN);
-                base.spans.truncate(MAX_CHAIN);
-            }
-            chains[i] = Some(base.clone());
+            level_of[i] = Some(base);
         }
     }
-    chains.into_iter().map(Option::unwrap_or_default).collect()
+    levels
 }
 
-fn depth_hit(view: &TraceView<'_>, chains: &[Chain], max_depth: usize) -> Option<Hit> {
+/// The chain from the outermost level down to `level` (at most `MAX_CHAIN` levels, the
+/// innermost kept).
+fn chain_of(levels: &[Level<'_>], level: usize) -> Chain {
+    let mut agents = Vec::new();
+    let mut spans = Vec::new();
+    let mut cur = Some(level);
+    while let Some(l) = cur {
+        if agents.len() >= MAX_CHAIN {
+            break;
+        }
+        agents.push(levels[l].agent.to_owned());
+        spans.push(levels[l].span);
+        cur = levels[l].parent;
+    }
+    agents.reverse();
+    spans.reverse();
+    Chain { agents, spans }
+}
+
+fn depth_hit(view: &TraceView<'_>, levels: &[Level<'_>], max_depth: usize) -> Option<Hit> {
     // Depth from span nesting, and from declared parent agents (Claude Code sub-agents).
-    let (deepest, chain) = chains
+    let deepest_level = levels
         .iter()
         .enumerate()
-        .max_by_key(|(i, c)| (c.agents.len(), std::cmp::Reverse(*i)))?;
-    let nested_depth = chain.agents.len().saturating_sub(1);
+        .max_by_key(|(_, l)| (l.depth, std::cmp::Reverse(l.span)))
+        .map(|(k, _)| k);
+    let chain = deepest_level
+        .map(|k| chain_of(levels, k))
+        .unwrap_or_default();
+    let deepest = deepest_level.map_or(0, |k| levels[k].span);
+    let nested_depth = deepest_level.map_or(0, |k| levels[k].depth);
     let declared = declared_depth(view);
     let depth = nested_depth.max(declared.0);
     if depth <= max_depth {
@@ -101,9 +138,9 @@ fn depth_hit(view: &TraceView<'_>, chains: &[Chain], max_depth: usize) -> Option
     let excess = (depth - max_depth) as i32;
     let score = 1.0 - 0.4 * 0.7f64.powi(excess - 1);
     let path = if nested_depth >= declared.0 {
-        chain.agents.join(" → ")
+        display_path(&chain.agents)
     } else {
-        declared.1.join(" → ")
+        display_path(&declared.1)
     };
     let evidence: Vec<HitEvidence> = if nested_depth >= declared.0 {
         let s = &chain.spans;
@@ -141,6 +178,18 @@ fn depth_hit(view: &TraceView<'_>, chains: &[Chain], max_depth: usize) -> Option
     })
 }
 
+/// A chain of agent names for a summary, elided in the middle when long.
+fn display_path(names: &[String]) -> String {
+    if names.len() <= 6 {
+        return names.join(" → ");
+    }
+    format!(
+        "{} → … → {}",
+        names[..3].join(" → "),
+        names[names.len() - 2..].join(" → ")
+    )
+}
+
 fn first_span_of(view: &TraceView<'_>, agent: &str) -> Option<Idx> {
     (0..view.len()).find(|&i| view.span(i).agent.as_deref() == Some(agent))
 }
@@ -172,18 +221,36 @@ fn declared_depth(view: &TraceView<'_>) -> (usize, Vec<String>) {
 }
 
 /// An agent nested (directly or not) inside itself through another agent.
-fn cycle_hit(view: &TraceView<'_>, chains: &[Chain]) -> Option<Hit> {
-    let (_, chain, repeat_at) = chains
+fn cycle_hit(view: &TraceView<'_>, levels: &[Level<'_>]) -> Option<Hit> {
+    // The first level (in span order) whose agent already appears above it.
+    let recursive = levels
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| {
-            let pos = (1..c.agents.len()).find(|&k| c.agents[..k].contains(&c.agents[k]))?;
-            Some((i, c, pos))
+        .filter(|(_, l)| {
+            let mut cur = l.parent;
+            let mut steps = 0;
+            while let Some(p) = cur {
+                if levels[p].agent == l.agent {
+                    return true;
+                }
+                steps += 1;
+                if steps >= MAX_CHAIN {
+                    break;
+                }
+                cur = levels[p].parent;
+            }
+            false
         })
-        .min_by_key(|(i, c, pos)| (c.spans[*pos], *i))?;
+        .min_by_key(|(k, l)| (l.span, *k))
+        .map(|(k, _)| k)?;
+    let chain = chain_of(levels, recursive);
+    let repeat_at = chain.agents.len().checked_sub(1)?;
     let name = &chain.agents[repeat_at];
     let first = chain.agents.iter().position(|a| a == name).unwrap_or(0);
-    let loop_path = chain.agents[first..=repeat_at].join(" → ");
+    if first == repeat_at {
+        return None;
+    }
+    let loop_path = display_path(&chain.agents[first..=repeat_at]);
     Some(Hit {
         score: 0.7,
         severity: None,
@@ -203,12 +270,11 @@ fn cycle_hit(view: &TraceView<'_>, chains: &[Chain]) -> Option<Hit> {
 
 /// Sub-agents started by one agent: nested agent spans whose parent level is that agent, or
 /// its delegation handoffs, whichever is larger (they often describe the same spawns).
-fn spawn_hit(view: &TraceView<'_>, chains: &[Chain], max_spawned: usize) -> Option<Hit> {
+fn spawn_hit(view: &TraceView<'_>, levels: &[Level<'_>], max_spawned: usize) -> Option<Hit> {
     let mut nested: BTreeMap<&str, Vec<Idx>> = BTreeMap::new();
-    for (i, c) in chains.iter().enumerate() {
-        let k = c.agents.len();
-        if k >= 2 && c.spans[k - 1] == i {
-            nested.entry(c.agents[k - 2].as_str()).or_default().push(i);
+    for l in levels {
+        if let Some(p) = l.parent {
+            nested.entry(levels[p].agent).or_default().push(l.span);
         }
     }
     // Delegations count once per distinct target: a planner sending work to the same three
