@@ -8,35 +8,56 @@
 use crate::engine::Detector;
 
 mod code_execution_failed;
+mod conversation_reset;
+mod dead_handoff;
+mod delegation_runaway;
 mod hallucinated_tool;
+mod handoff_ping_pong;
+mod ignored_agent_input;
+mod information_withholding;
 mod invalid_tool_arguments;
 mod llm_error_retry_loop;
+mod max_turns_exhausted;
 mod missing_file_reference;
 mod orphan_tool_call;
+mod premature_termination;
 mod repeated_message;
+mod role_violation;
 mod stalled_progress;
 mod tool_call_cycle;
 mod tool_error_ignored;
 mod tool_error_rate;
 mod tool_facts;
 mod tool_retry_storm;
+mod turns;
+mod unaware_of_termination;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(code_execution_failed::CodeExecutionFailed),
+        Box::new(conversation_reset::ConversationReset),
+        Box::new(dead_handoff::DeadHandoff),
+        Box::new(delegation_runaway::DelegationRunaway),
         Box::new(hallucinated_tool::HallucinatedTool),
+        Box::new(handoff_ping_pong::HandoffPingPong),
+        Box::new(ignored_agent_input::IgnoredAgentInput),
+        Box::new(information_withholding::InformationWithholding),
         Box::new(invalid_tool_arguments::InvalidToolArguments),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(max_turns_exhausted::MaxTurnsExhausted),
         Box::new(missing_file_reference::MissingFileReference),
         Box::new(orphan_tool_call::OrphanToolCall),
+        Box::new(premature_termination::PrematureTermination),
         Box::new(repeated_message::RepeatedMessage),
+        Box::new(role_violation::RoleViolation),
         Box::new(stalled_progress::StalledProgress),
         Box::new(tool_call_cycle::ToolCallCycle),
         Box::new(tool_error_ignored::ToolErrorIgnored),
         Box::new(tool_error_rate::ToolErrorRate),
         Box::new(tool_retry_storm::ToolRetryStorm),
+        Box::new(unaware_of_termination::UnawareOfTermination),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]
 }
