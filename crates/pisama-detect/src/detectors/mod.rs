@@ -7,15 +7,25 @@
 
 use crate::engine::Detector;
 
+mod context_window_overrun;
+mod cost_budget_exceeded;
 mod llm_error_retry_loop;
+mod slow_span;
+mod token_spike;
 mod tool_retry_storm;
+mod truncated_output;
 mod unverified_success_claim;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(context_window_overrun::ContextWindowOverrun),
+        Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(slow_span::SlowSpan),
+        Box::new(token_spike::TokenSpike),
         Box::new(tool_retry_storm::ToolRetryStorm),
+        Box::new(truncated_output::TruncatedOutput),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]
 }
