@@ -10,6 +10,7 @@ use crate::engine::Detector;
 mod context_window_overrun;
 mod cost_budget_exceeded;
 mod llm_error_retry_loop;
+mod secret_leak;
 mod slow_span;
 mod token_spike;
 mod tool_retry_storm;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(context_window_overrun::ContextWindowOverrun),
         Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(secret_leak::SecretLeak),
         Box::new(slow_span::SlowSpan),
         Box::new(token_spike::TokenSpike),
         Box::new(tool_retry_storm::ToolRetryStorm),
