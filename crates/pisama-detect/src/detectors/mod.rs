@@ -10,6 +10,7 @@ use crate::engine::Detector;
 mod context_window_overrun;
 mod cost_budget_exceeded;
 mod llm_error_retry_loop;
+mod pii_leak;
 mod secret_leak;
 mod slow_span;
 mod token_spike;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(context_window_overrun::ContextWindowOverrun),
         Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(pii_leak::PiiLeak),
         Box::new(secret_leak::SecretLeak),
         Box::new(slow_span::SlowSpan),
         Box::new(token_spike::TokenSpike),
