@@ -11,6 +11,7 @@ mod context_window_overrun;
 mod cost_budget_exceeded;
 mod llm_error_retry_loop;
 mod pii_leak;
+mod prompt_injection;
 mod secret_leak;
 mod slow_span;
 mod token_spike;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(pii_leak::PiiLeak),
+        Box::new(prompt_injection::PromptInjection),
         Box::new(secret_leak::SecretLeak),
         Box::new(slow_span::SlowSpan),
         Box::new(token_spike::TokenSpike),
