@@ -12,6 +12,7 @@ mod cost_budget_exceeded;
 mod llm_error_retry_loop;
 mod pii_leak;
 mod prompt_injection;
+mod retrieval_empty_answered;
 mod secret_leak;
 mod slow_span;
 mod token_spike;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(pii_leak::PiiLeak),
         Box::new(prompt_injection::PromptInjection),
+        Box::new(retrieval_empty_answered::RetrievalEmptyAnswered),
         Box::new(secret_leak::SecretLeak),
         Box::new(slow_span::SlowSpan),
         Box::new(token_spike::TokenSpike),
