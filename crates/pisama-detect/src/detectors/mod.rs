@@ -10,6 +10,7 @@ use crate::engine::Detector;
 mod context_window_overrun;
 mod cost_budget_exceeded;
 mod llm_error_retry_loop;
+mod loss_of_conversation_history;
 mod pii_leak;
 mod prompt_injection;
 mod retrieval_empty_answered;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(context_window_overrun::ContextWindowOverrun),
         Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(loss_of_conversation_history::LossOfConversationHistory),
         Box::new(pii_leak::PiiLeak),
         Box::new(prompt_injection::PromptInjection),
         Box::new(retrieval_empty_answered::RetrievalEmptyAnswered),
