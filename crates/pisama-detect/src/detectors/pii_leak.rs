@@ -534,6 +534,7 @@ impl Detector for PiiLeak {
         }
         // (found, span, where it came from)
         let mut leaks: Vec<(Found, usize, Option<usize>)> = Vec::new();
+        let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
         for (i, span) in view.trace.spans.iter().enumerate() {
             if let Some(p) = &span.input {
                 known_keys(&p.text, i, &mut seen);
@@ -552,7 +553,7 @@ impl Detector for PiiLeak {
                     {
                         continue;
                     }
-                    if !leaks.iter().any(|(g, _, _)| g.key == f.key) {
+                    if reported.insert(f.key.clone()) {
                         leaks.push((f, i, came_from));
                     }
                 }

@@ -307,14 +307,17 @@ impl Detector for SecretLeak {
         // Distinct secrets in order of first outbound appearance:
         // (value, found, occurrences (span, severity, place)).
         let mut leaks: Vec<(Found, Vec<Occurrence>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for (i, span) in view.trace.spans.iter().enumerate() {
             let Some((text, severity, place)) = outbound(span) else {
                 continue;
             };
             for f in scan(&text) {
-                match leaks.iter_mut().find(|(g, _)| g.value == f.value) {
-                    Some((_, occ)) => occ.push((i, severity, place)),
-                    None => leaks.push((f, vec![(i, severity, place)])),
+                if let Some(&k) = index.get(&f.value) {
+                    leaks[k].1.push((i, severity, place));
+                } else {
+                    index.insert(f.value.clone(), leaks.len());
+                    leaks.push((f, vec![(i, severity, place)]));
                 }
             }
         }

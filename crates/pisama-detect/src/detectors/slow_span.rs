@@ -1,6 +1,7 @@
 //! Calls that time out or take far too long, and runs whose active time is far beyond a
 //! limit.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -84,19 +85,29 @@ impl Detector for SlowSpan {
                 .any(|c| timeout_of(&spans[*c]).is_some())
         });
         let mut groups: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+        let mut group_of: HashMap<String, usize> = HashMap::new();
         for (i, q) in timeouts {
             let key = label(&spans[i]);
-            match groups.iter_mut().find(|g| g.0 == key) {
-                Some(g) => g.1.push((i, q)),
-                None => groups.push((key, vec![(i, q)])),
+            if let Some(&g) = group_of.get(&key) {
+                groups[g].1.push((i, q));
+            } else {
+                group_of.insert(key.clone(), groups.len());
+                groups.push((key, vec![(i, q)]));
+            }
+        }
+        // The last successful call of each kind, to tell whether a timeout was recovered from.
+        let mut last_ok: HashMap<String, usize> = HashMap::new();
+        if !groups.is_empty() {
+            for (i, s) in spans.iter().enumerate() {
+                if s.status == pisama_trace::Status::Ok && (s.tool.is_some() || s.llm.is_some()) {
+                    last_ok.insert(label(s), i);
+                }
             }
         }
         for (what, group) in groups {
             let n = group.len();
             let (first, quote) = group[0].clone();
-            let recovered = spans[first + 1..]
-                .iter()
-                .any(|s| label(s) == what && s.status == pisama_trace::Status::Ok);
+            let recovered = last_ok.get(&what).is_some_and(|&k| k > first);
             let message = |i: usize| {
                 spans[i]
                     .error
