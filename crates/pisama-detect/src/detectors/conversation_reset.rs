@@ -238,7 +238,7 @@ mod tests {
             seq,
             kind: SpanKind::Llm,
             agent: Some(agent.to_owned()),
-            output: Some(Payload::text(text)),
+            output: Some(Box::new(Payload::text(text))),
             ..Span::default()
         }
     }

@@ -191,7 +191,7 @@ mod tests {
             name: agent.to_owned(),
             agent: Some(agent.to_owned()),
             start_ns: Some(i64::from(seq)),
-            output: (!text.is_empty()).then(|| Payload::text(text)),
+            output: ((!text.is_empty()).then(|| Payload::text(text))).map(Box::new),
             ..Span::default()
         }
     }
@@ -199,11 +199,11 @@ mod tests {
     fn handoff(from: &str, to: &str, seq: u32, mode: HandoffMode) -> Span {
         Span {
             kind: SpanKind::Handoff,
-            handoff: Some(Handoff {
+            handoff: Some(Box::new(Handoff {
                 from: Some(from.to_owned()),
                 to: to.to_owned(),
                 mode,
-            }),
+            })),
             ..span(SpanKind::Handoff, from, seq, "")
         }
     }

@@ -224,11 +224,11 @@ mod tests {
             name: format!("transfer_to_{to}"),
             agent: Some(from.to_owned()),
             start_ns: Some(i64::from(seq)),
-            handoff: Some(Handoff {
+            handoff: Some(Box::new(Handoff {
                 from: Some(from.to_owned()),
                 to: to.to_owned(),
                 mode: HandoffMode::Transfer,
-            }),
+            })),
             ..Span::default()
         }
     }

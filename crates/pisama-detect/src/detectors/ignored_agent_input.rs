@@ -284,8 +284,8 @@ mod tests {
             seq,
             kind: if user { SpanKind::Human } else { SpanKind::Llm },
             agent: (!user).then(|| agent.to_owned()),
-            input: user.then(|| Payload::text(text)),
-            output: (!user).then(|| Payload::text(text)),
+            input: (user.then(|| Payload::text(text))).map(Box::new),
+            output: ((!user).then(|| Payload::text(text))).map(Box::new),
             ..Span::default()
         }
     }

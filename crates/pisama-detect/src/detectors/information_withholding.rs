@@ -196,7 +196,7 @@ mod tests {
             seq,
             kind: SpanKind::Llm,
             agent: Some(agent.to_owned()),
-            output: Some(Payload::text(text)),
+            output: Some(Box::new(Payload::text(text))),
             ..Span::default()
         }
     }
@@ -208,10 +208,10 @@ mod tests {
             kind: SpanKind::Tool,
             agent: Some("a".to_owned()),
             status: Status::Error,
-            error: Some(ErrorInfo {
+            error: Some(Box::new(ErrorInfo {
                 message: message.to_owned(),
                 ..ErrorInfo::default()
-            }),
+            })),
             ..Span::default()
         }
     }

@@ -229,7 +229,7 @@ mod tests {
         let mut m = Trace {
             spans: vec![Span {
                 kind: SpanKind::Llm,
-                output: Some(Payload::text("working")),
+                output: Some(Box::new(Payload::text("working"))),
                 ..Span::default()
             }],
             ..Trace::default()
@@ -248,10 +248,10 @@ mod tests {
         m.metadata
             .insert("config".into(), serde_json::json!({"max_turns": 30}));
         m.spans.push(Span {
-            error: Some(ErrorInfo {
+            error: Some(Box::new(ErrorInfo {
                 message: "KeyError: 'day'".into(),
                 ..ErrorInfo::default()
-            }),
+            })),
             ..Span::default()
         });
         assert!(

@@ -8,7 +8,9 @@
 use crate::engine::Detector;
 
 mod code_execution_failed;
+mod context_window_overrun;
 mod conversation_reset;
+mod cost_budget_exceeded;
 mod dead_handoff;
 mod delegation_runaway;
 mod hallucinated_tool;
@@ -17,18 +19,26 @@ mod ignored_agent_input;
 mod information_withholding;
 mod invalid_tool_arguments;
 mod llm_error_retry_loop;
+mod loss_of_conversation_history;
 mod max_turns_exhausted;
 mod missing_file_reference;
 mod orphan_tool_call;
+mod pii_leak;
 mod premature_termination;
+mod prompt_injection;
 mod repeated_message;
+mod retrieval_empty_answered;
 mod role_violation;
+mod secret_leak;
+mod slow_span;
 mod stalled_progress;
+mod token_spike;
 mod tool_call_cycle;
 mod tool_error_ignored;
 mod tool_error_rate;
 mod tool_facts;
 mod tool_retry_storm;
+mod truncated_output;
 mod turns;
 mod unaware_of_termination;
 mod unverified_success_claim;
@@ -37,7 +47,9 @@ mod unverified_success_claim;
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(code_execution_failed::CodeExecutionFailed),
+        Box::new(context_window_overrun::ContextWindowOverrun),
         Box::new(conversation_reset::ConversationReset),
+        Box::new(cost_budget_exceeded::CostBudgetExceeded),
         Box::new(dead_handoff::DeadHandoff),
         Box::new(delegation_runaway::DelegationRunaway),
         Box::new(hallucinated_tool::HallucinatedTool),
@@ -46,17 +58,25 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(information_withholding::InformationWithholding),
         Box::new(invalid_tool_arguments::InvalidToolArguments),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(loss_of_conversation_history::LossOfConversationHistory),
         Box::new(max_turns_exhausted::MaxTurnsExhausted),
         Box::new(missing_file_reference::MissingFileReference),
         Box::new(orphan_tool_call::OrphanToolCall),
+        Box::new(pii_leak::PiiLeak),
         Box::new(premature_termination::PrematureTermination),
+        Box::new(prompt_injection::PromptInjection),
         Box::new(repeated_message::RepeatedMessage),
+        Box::new(retrieval_empty_answered::RetrievalEmptyAnswered),
         Box::new(role_violation::RoleViolation),
+        Box::new(secret_leak::SecretLeak),
+        Box::new(slow_span::SlowSpan),
         Box::new(stalled_progress::StalledProgress),
+        Box::new(token_spike::TokenSpike),
         Box::new(tool_call_cycle::ToolCallCycle),
         Box::new(tool_error_ignored::ToolErrorIgnored),
         Box::new(tool_error_rate::ToolErrorRate),
         Box::new(tool_retry_storm::ToolRetryStorm),
+        Box::new(truncated_output::TruncatedOutput),
         Box::new(unaware_of_termination::UnawareOfTermination),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
     ]

@@ -266,7 +266,7 @@ mod tests {
             seq,
             kind: SpanKind::Llm,
             agent: Some(agent.to_owned()),
-            output: Some(Payload::text(text)),
+            output: Some(Box::new(Payload::text(text))),
             ..Span::default()
         }
     }

@@ -219,7 +219,7 @@ mod tests {
             seq,
             kind: SpanKind::Llm,
             agent: Some(agent.to_owned()),
-            output: Some(Payload::text(text)),
+            output: Some(Box::new(Payload::text(text))),
             ..Span::default()
         }
     }
@@ -268,10 +268,10 @@ mod tests {
             spans: vec![Span {
                 kind: SpanKind::Tool,
                 agent: Some("reviewer".into()),
-                tool: Some(ToolCall {
+                tool: Some(Box::new(ToolCall {
                     name: "book_flight".into(),
                     ..ToolCall::default()
-                }),
+                })),
                 ..Span::default()
             }],
             ..Trace::default()

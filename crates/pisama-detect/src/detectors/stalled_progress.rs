@@ -145,7 +145,7 @@ mod tests {
             kind: SpanKind::Llm,
             name: agent.to_owned(),
             agent: Some(agent.to_owned()),
-            output: Some(Payload::text(text)),
+            output: Some(Box::new(Payload::text(text))),
             ..Span::default()
         }
     }

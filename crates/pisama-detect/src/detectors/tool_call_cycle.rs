@@ -206,13 +206,13 @@ mod tests {
             kind: SpanKind::Tool,
             name: name.to_owned(),
             agent: Some("a".to_owned()),
-            tool: Some(ToolCall {
+            tool: Some(Box::new(ToolCall {
                 name: name.to_owned(),
                 arguments: json!({ "q": arg }),
                 result: Some(json!(result)),
                 ..ToolCall::default()
-            }),
-            output: Some(pisama_trace::Payload::text(result)),
+            })),
+            output: Some(Box::new(pisama_trace::Payload::text(result))),
             ..Span::default()
         }
     }

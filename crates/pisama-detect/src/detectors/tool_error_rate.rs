@@ -103,10 +103,10 @@ mod tests {
             name: "fetch".to_owned(),
             agent: Some(agent.to_owned()),
             status: if ok { Status::Ok } else { Status::Error },
-            tool: Some(ToolCall {
+            tool: Some(Box::new(ToolCall {
                 name: "fetch".to_owned(),
                 ..ToolCall::default()
-            }),
+            })),
             ..Span::default()
         }
     }

@@ -369,7 +369,7 @@ mod tests {
             kind: SpanKind::Tool,
             parent: Some(999),
             status: Status::Error,
-            output: Some(Payload::text("é\u{0}’ exitcode: -")),
+            output: Some(Box::new(Payload::text("é\u{0}’ exitcode: -"))),
             ..Span::default()
         };
         let _ = run(&Trace {
@@ -382,22 +382,24 @@ mod tests {
             spans.push(Span {
                 kind: SpanKind::Llm,
                 agent: Some("a".to_owned()),
-                output: Some(Payload::text(format!(
+                output: Some(Box::new(Payload::text(format!(
                     "attempt {} of the same thing again and again",
                     k % 3
-                ))),
+                )))),
                 ..Span::default()
             });
             spans.push(Span {
                 kind: SpanKind::Tool,
                 agent: Some("a".to_owned()),
                 status: Status::Error,
-                tool: Some(ToolCall {
+                tool: Some(Box::new(ToolCall {
                     name: "read_file".to_owned(),
                     arguments: serde_json::json!({ "path": format!("/tmp/f{}.txt", k % 2) }),
                     ..ToolCall::default()
-                }),
-                output: Some(Payload::text("Error: ENOENT: no such file or directory")),
+                })),
+                output: Some(Box::new(Payload::text(
+                    "Error: ENOENT: no such file or directory",
+                ))),
                 ..Span::default()
             });
         }

@@ -173,8 +173,8 @@ mod tests {
                 SpanKind::Llm
             },
             agent: (agent != "user").then(|| agent.to_owned()),
-            input: (agent == "user").then(|| Payload::text(text)),
-            output: (agent != "user").then(|| Payload::text(text)),
+            input: ((agent == "user").then(|| Payload::text(text))).map(Box::new),
+            output: ((agent != "user").then(|| Payload::text(text))).map(Box::new),
             ..Span::default()
         }
     }
