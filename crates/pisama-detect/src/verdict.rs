@@ -108,6 +108,55 @@ pub fn attribute(
         detector: Some(f.detector.clone()),
     };
     let stepped: Vec<&Finding> = findings.iter().filter(|f| f.step.is_some()).collect();
+    // A run known to have failed: the decisive error is the root cause, which comes before its
+    // symptoms. The first substantive action competes with the findings, and the earliest wins.
+    let prior = if assume_failed {
+        first_substantive_action(view)
+    } else {
+        None
+    };
+    if let Some(at) = prior {
+        let prior_step = view.span(at).step;
+        let earlier_finding = stepped
+            .iter()
+            .filter(|f| f.step < prior_step && strength(f) >= SIGNIFICANT_FRACTION * 0.5)
+            .min_by(|a, b| {
+                a.step
+                    .cmp(&b.step)
+                    .then(strength(b).total_cmp(&strength(a)))
+            });
+        if let Some(f) = earlier_finding {
+            return Some(from_finding(f));
+        }
+        if prior_step.is_some() {
+            let span = view.span(at);
+            // Confidence rises when findings corroborate that the agent went wrong.
+            let corroborated = findings
+                .iter()
+                .any(|f| f.agent.is_some() && f.agent == span.agent);
+            return Some(Attribution {
+                agent: span.agent.clone(),
+                step: prior_step,
+                category: stepped
+                    .iter()
+                    .filter(|f| f.agent == span.agent)
+                    .min_by_key(|f| f.step)
+                    .map_or_else(
+                        || "unknown".to_owned(),
+                        |f| {
+                            f.mast
+                                .map_or_else(|| f.category.clone(), |m| m.code().to_owned())
+                        },
+                    ),
+                confidence: if corroborated {
+                    PRIOR_CONFIDENCE * 1.5
+                } else {
+                    PRIOR_CONFIDENCE
+                },
+                detector: None,
+            });
+        }
+    }
     if let Some(max) = stepped.iter().map(|f| strength(f)).max_by(f64::total_cmp) {
         let best = stepped
             .iter()
