@@ -9,6 +9,7 @@ use crate::engine::Detector;
 
 mod dialogue;
 mod llm_error_retry_loop;
+mod missing_confirmation;
 mod task_derailment;
 mod tool_retry_storm;
 mod unverified_success_claim;
@@ -17,6 +18,7 @@ mod unverified_success_claim;
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
+        Box::new(missing_confirmation::MissingConfirmation),
         Box::new(task_derailment::TaskDerailment),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
