@@ -13,6 +13,7 @@ mod missing_confirmation;
 mod task_derailment;
 mod tool_retry_storm;
 mod unverified_success_claim;
+mod user_frustration;
 
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
@@ -22,5 +23,6 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(task_derailment::TaskDerailment),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
+        Box::new(user_frustration::UserFrustration),
     ]
 }
