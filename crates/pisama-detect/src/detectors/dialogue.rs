@@ -207,10 +207,16 @@ pub(crate) fn sentences(text: &str) -> Vec<(usize, usize)> {
 
 /// The sentence of `text` around byte `pos`.
 pub(crate) fn sentence_at(text: &str, pos: usize) -> &str {
+    let (s, e) = sentence_range(text, pos);
+    text.get(s..e).unwrap_or("").trim()
+}
+
+/// Byte range of the sentence around byte `pos` (empty when `pos` is outside every sentence).
+pub(crate) fn sentence_range(text: &str, pos: usize) -> (usize, usize) {
     sentences(text)
         .into_iter()
         .find(|&(s, e)| s <= pos && pos < e)
-        .map_or("", |(s, e)| text[s..e].trim())
+        .unwrap_or((pos.min(text.len()), pos.min(text.len())))
 }
 
 /// A value stated for a key.

@@ -8,6 +8,7 @@
 use crate::engine::Detector;
 
 mod dialogue;
+mod fabricated_data;
 mod llm_error_retry_loop;
 mod missing_confirmation;
 mod task_derailment;
@@ -18,6 +19,7 @@ mod user_frustration;
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(fabricated_data::FabricatedData),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_confirmation::MissingConfirmation),
         Box::new(task_derailment::TaskDerailment),
