@@ -9,6 +9,7 @@ use crate::engine::Detector;
 
 mod dialogue;
 mod fabricated_data;
+mod incorrect_verification;
 mod llm_error_retry_loop;
 mod missing_confirmation;
 mod task_derailment;
@@ -20,6 +21,7 @@ mod user_frustration;
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(fabricated_data::FabricatedData),
+        Box::new(incorrect_verification::IncorrectVerification),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_confirmation::MissingConfirmation),
         Box::new(task_derailment::TaskDerailment),
