@@ -284,9 +284,19 @@ pub(crate) fn numeric_facts(text: &str) -> Vec<Fact> {
             continue;
         };
         // A number glued to a following letter or digit group is an id or a date part.
-        let Some(key) = key_of(key_m.as_str()) else {
+        // Code assigns variables (`max_results=10`); only prose states facts.
+        if in_code(text, all.start()) || key_m.as_str().contains('_') {
+            continue;
+        }
+        let Some(mut key) = key_of(key_m.as_str()) else {
             continue;
         };
+        // A count and an amount of money are different facts even under the same words.
+        if caps.get(2).is_some() {
+            key.push_str(" (money)");
+        } else if caps.get(4).is_some() {
+            key.push_str(" (%)");
+        }
         let Ok(value) = num_m.as_str().replace(',', "").parse::<f64>() else {
             continue;
         };
@@ -298,6 +308,11 @@ pub(crate) fn numeric_facts(text: &str) -> Vec<Fact> {
         });
     }
     out
+}
+
+/// Whether byte `pos` lies inside a fenced code block (an odd number of fences before it).
+pub(crate) fn in_code(text: &str, pos: usize) -> bool {
+    text.get(..pos).unwrap_or("").matches("```").count() % 2 == 1
 }
 
 /// The key of a phrase: its last two words that are not function words, joined by a space,
@@ -365,7 +380,7 @@ mod tests {
     fn facts_are_extracted() {
         let f = numeric_facts("The total population is 4,200. Remaining balance: $55.");
         let keys: Vec<&str> = f.iter().map(|f| f.key.as_str()).collect();
-        assert_eq!(keys, ["total population", "remaining balance"]);
+        assert_eq!(keys, ["total population", "remaining balance (money)"]);
         assert_eq!(f[0].value, FactValue::Number(4200.0));
         assert!(numeric_facts("It is 4 o'clock").is_empty());
         assert!(numeric_facts("").is_empty());

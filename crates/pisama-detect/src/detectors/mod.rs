@@ -9,6 +9,7 @@ use crate::engine::Detector;
 
 mod dialogue;
 mod fabricated_data;
+mod fact_drift;
 mod incorrect_verification;
 mod llm_error_retry_loop;
 mod missing_confirmation;
@@ -21,6 +22,7 @@ mod user_frustration;
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(fabricated_data::FabricatedData),
+        Box::new(fact_drift::FactDrift),
         Box::new(incorrect_verification::IncorrectVerification),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_confirmation::MissingConfirmation),
