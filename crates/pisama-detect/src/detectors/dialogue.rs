@@ -29,6 +29,9 @@ pub(crate) fn speaker(view: &TraceView<'_>, i: Idx) -> Speaker {
     match span.kind {
         SpanKind::Tool | SpanKind::Retrieval | SpanKind::Embedding => Speaker::Tool,
         SpanKind::System => Speaker::System,
+        // AG2-style executors post their output as a "user" message; it is tool output
+        // whichever way the log was read.
+        _ if is_user(span) && exit_code(view.text(i)).is_some() => Speaker::Tool,
         _ if is_user(span) => Speaker::User,
         _ => Speaker::Agent,
     }
@@ -180,6 +183,16 @@ pub(crate) fn execution_failed(view: &TraceView<'_>, i: Idx) -> bool {
     view.failed(i)
         || span.tool.as_ref().is_some_and(|t| t.is_error)
         || span.error.as_ref().is_some_and(|e| !e.handled)
+        || exit_code(view.text(i)).is_some_and(|c| c != 0)
+}
+
+/// The exit code of a code executor's output framed as `exitcode: N ...`.
+pub(crate) fn exit_code(text: &str) -> Option<i64> {
+    let rest = text.trim_start().strip_prefix("exitcode:")?.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(rest.len());
+    rest.get(..end)?.parse().ok()
 }
 
 /// Byte ranges of the sentences of a text (split at `.`, `!`, `?` followed by whitespace, and
@@ -384,6 +397,13 @@ mod tests {
         assert_eq!(f[0].value, FactValue::Number(4200.0));
         assert!(numeric_facts("It is 4 o'clock").is_empty());
         assert!(numeric_facts("").is_empty());
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code("exitcode: 1 (execution failed)"), Some(1));
+        assert_eq!(exit_code("exitcode: 0\nCode output: 4"), Some(0));
+        assert_eq!(exit_code("no"), None);
     }
 
     #[test]

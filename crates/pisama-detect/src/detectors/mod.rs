@@ -13,6 +13,7 @@ mod fact_drift;
 mod incorrect_verification;
 mod llm_error_retry_loop;
 mod missing_confirmation;
+mod no_verification;
 mod task_derailment;
 mod tool_retry_storm;
 mod unverified_success_claim;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(incorrect_verification::IncorrectVerification),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_confirmation::MissingConfirmation),
+        Box::new(no_verification::NoVerification),
         Box::new(task_derailment::TaskDerailment),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
