@@ -14,6 +14,7 @@ mod incorrect_verification;
 mod llm_error_retry_loop;
 mod missing_confirmation;
 mod no_verification;
+mod reasoning_action_mismatch;
 mod task_derailment;
 mod tool_retry_storm;
 mod unverified_success_claim;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(missing_confirmation::MissingConfirmation),
         Box::new(no_verification::NoVerification),
+        Box::new(reasoning_action_mismatch::ReasoningActionMismatch),
         Box::new(task_derailment::TaskDerailment),
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
