@@ -8,6 +8,7 @@
 use crate::engine::Detector;
 
 mod dialogue;
+mod disobey_task_constraints;
 mod fabricated_data;
 mod fact_drift;
 mod incorrect_verification;
@@ -23,6 +24,7 @@ mod user_frustration;
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(disobey_task_constraints::DisobeyTaskConstraints),
         Box::new(fabricated_data::FabricatedData),
         Box::new(fact_drift::FactDrift),
         Box::new(incorrect_verification::IncorrectVerification),
