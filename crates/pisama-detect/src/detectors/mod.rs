@@ -7,6 +7,7 @@
 
 use crate::engine::Detector;
 
+mod contradiction;
 mod dialogue;
 mod disobey_task_constraints;
 mod fabricated_data;
@@ -24,6 +25,7 @@ mod user_frustration;
 /// Every built-in detector.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(contradiction::Contradiction),
         Box::new(disobey_task_constraints::DisobeyTaskConstraints),
         Box::new(fabricated_data::FabricatedData),
         Box::new(fact_drift::FactDrift),
