@@ -119,7 +119,12 @@ pub fn attribute(
         let prior_step = view.span(at).step;
         let earlier_finding = stepped
             .iter()
-            .filter(|f| f.step < prior_step && strength(f) >= SIGNIFICANT_FRACTION * 0.5)
+            // Invented inputs (fabricated data, hallucinated files or tools) are root causes
+            // by nature, wherever they occur; other findings win only when earlier.
+            .filter(|f| {
+                (f.step < prior_step || f.category == "hallucination")
+                    && strength(f) >= SIGNIFICANT_FRACTION * 0.5
+            })
             .min_by(|a, b| {
                 a.step
                     .cmp(&b.step)
