@@ -574,7 +574,11 @@ pub(crate) fn is_n8n(o: &Map<String, Value>) -> bool {
             .and_then(|r| r.get("runData"))
             .is_some_and(Value::is_object)
     };
-    if o.get("data").is_some_and(run_data) || run_data(&Value::Object(o.clone())) {
+    let bare = o
+        .get("resultData")
+        .and_then(|r| r.get("runData"))
+        .is_some_and(Value::is_object);
+    if bare || o.get("data").is_some_and(run_data) {
         return true;
     }
     // Internal REST API: `data` is a flatted string; the response wraps the execution in
