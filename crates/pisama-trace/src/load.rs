@@ -247,6 +247,29 @@ impl Loader {
         sink: &mut dyn FnMut(LoadedTrace),
     ) -> Result<FileSummary, Error> {
         let options = self.options.clone();
+        // A plain JSON document already in memory is parsed in place: copying it into a read
+        // buffer first would double the memory a large inline trace touches.
+        if let Some(value) = in_place_json(bytes, &options) {
+            let mut run = Run {
+                name: name.to_owned(),
+                options,
+                summary: FileSummary {
+                    path: name.to_owned(),
+                    format: Format::PisamaCanonical,
+                    rule: "",
+                    compression: None,
+                    bytes: bytes.len() as u64,
+                    traces: 0,
+                    streamed: false,
+                    warnings: Vec::new(),
+                },
+                sink,
+                companions: &mut |_, _| Vec::new(),
+                failed_records: 0,
+            };
+            run.json_document(value)?;
+            return run.finish();
+        }
         read_source(
             name,
             Box::new(bytes),
@@ -256,6 +279,20 @@ impl Loader {
             sink,
         )
     }
+}
+
+/// The JSON value of an uncompressed, valid UTF-8 JSON document (object or array) small
+/// enough not to stream; `None` sends the bytes down the general path, which reports problems.
+fn in_place_json(bytes: &[u8], options: &LoadOptions) -> Option<Value> {
+    if bytes.len() > options.stream_threshold || options.format.is_some() {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let start = text.strip_prefix('\u{feff}').unwrap_or(text).trim_start();
+    if !(start.starts_with('{') || start.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(start).ok()
 }
 
 /// Convenience: every trace of one file, or the error.
