@@ -25,7 +25,7 @@ pub(crate) fn trace_result_schema() -> serde_json::Value {
     if let Some(obj) = schema.as_object_mut() {
         obj.insert(
             "$id".into(),
-            json!("https://pisama.invalid/schemas/detect-trace-result-v1.json"),
+            json!("urn:pisama:schema:detect-trace-result:1"),
         );
         obj.insert(
             "description".into(),
@@ -411,7 +411,6 @@ pub(crate) fn write_sarif(
             "tool": {"driver": {
                 "name": "pisama",
                 "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://example.invalid/pisama",
                 "rules": rules,
             }},
             "results": sarif_results,
