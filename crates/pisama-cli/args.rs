@@ -161,6 +161,16 @@ pub(crate) struct EvalArgs {
     /// Configuration file (as for `pisama detect`)
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+
+    /// tau-bench only: fit each detector's confidence calibration (raw score → probability
+    /// that a run it fires on failed) and print it
+    #[arg(long)]
+    pub(crate) calibrate: bool,
+
+    /// With --calibrate: write the fitted `[calibration]` tables into DIR/<id>.toml (the
+    /// repository's `detectors/` folder)
+    #[arg(long, value_name = "DIR", requires = "calibrate")]
+    pub(crate) write_calibration: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, reason = "command output goes to stdout")]
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use pisama_detect::eval::{
@@ -220,6 +221,10 @@ fn tau_bench(
             }
         }
     }
+    if args.calibrate {
+        calibrate(out, args, traces, reports)?;
+        return Ok(());
+    }
     if args.format == ReportFormat::Json {
         let detectors: BTreeMap<&str, serde_json::Value> = by_detector
             .iter()
@@ -273,6 +278,108 @@ fn tau_bench(
         writeln!(out, "    {d:<32} {f:>4} / {s:<4}")?;
     }
     write_problems(out, problems)
+}
+
+/// Smallest number of runs a detector must fire on before its calibration is fitted.
+const MIN_CALIBRATION_RUNS: usize = 8;
+
+fn calibrate(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[pisama_detect::TraceReport],
+) -> Result<(), Failure> {
+    // Per detector: the strongest raw score it gave each run, and whether the run failed.
+    let mut observations: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
+    for (t, r) in traces.iter().zip(reports) {
+        let Some(reward) = t
+            .labels
+            .iter()
+            .find(|l| l.category == "reward")
+            .and_then(|l| l.value)
+        else {
+            continue;
+        };
+        let mut best: BTreeMap<&str, f64> = BTreeMap::new();
+        for f in &r.findings {
+            let e = best.entry(f.detector.as_str()).or_insert(0.0);
+            *e = e.max(f.raw_score);
+        }
+        for (d, s) in best {
+            observations
+                .entry(d.to_owned())
+                .or_default()
+                .push((s, reward < 1.0));
+        }
+    }
+    let source = format!(
+        "{}: P(run failed | finding), {} runs, fitted by `pisama eval --calibrate`",
+        args.path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("labelled data"),
+        traces.len()
+    );
+    writeln!(
+        out,
+        "calibration (raw score → probability that a run with this finding failed)"
+    )?;
+    for (detector, obs) in &observations {
+        let points = pisama_detect::eval::fit_calibration(obs, 4, MIN_CALIBRATION_RUNS);
+        let fails = obs.iter().filter(|o| o.1).count();
+        if points.is_empty() {
+            writeln!(
+                out,
+                "  {detector:<32} fired on {} run(s) ({fails} failed): too few to fit",
+                obs.len()
+            )?;
+            continue;
+        }
+        writeln!(
+            out,
+            "  {detector:<32} fired on {} run(s) ({fails} failed): {points:?}",
+            obs.len()
+        )?;
+        if let Some(dir) = &args.write_calibration {
+            write_calibration(&dir.join(format!("{detector}.toml")), &points, &source)?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces (or appends) the `[calibration]` table of a catalogue file, atomically.
+fn write_calibration(
+    path: &std::path::Path,
+    points: &[[f64; 2]],
+    source: &str,
+) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let kept: Vec<&str> = match text.find("\n[calibration]") {
+        Some(i) => {
+            let rest = &text[i + 1..];
+            let end = rest[1..].find("\n[").map_or(rest.len(), |j| j + 2);
+            vec![&text[..=i], &rest[end.min(rest.len())..]]
+        }
+        None => vec![text.as_str()],
+    };
+    let mut new_text = kept.concat().trim_end().to_owned();
+    new_text.push('\n');
+    let pts: Vec<String> = points
+        .iter()
+        .map(|p| format!("[{}, {}]", p[0], p[1]))
+        .collect();
+    let _ = write!(
+        new_text,
+        "
+[calibration]
+source = {source:?}
+points = [{}]
+",
+        pts.join(", ")
+    );
+    crate::output::write_atomic(path, new_text.as_bytes())
+        .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))
 }
 
 fn mast(

@@ -330,6 +330,7 @@ fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
         evidence,
         remediation: collapse_whitespace(&meta.remediation),
         merged: Vec::new(),
+        raw_score: hit.score,
     }
 }
 

@@ -374,3 +374,75 @@ mod tests {
         assert!((m.agent_accuracy.value - 1.0).abs() < 1e-9);
     }
 }
+
+// ---- calibration -----------------------------------------------------------------------------
+
+/// Fits a monotone map from a detector's raw score to the probability that a run it fires on
+/// failed: scores are pooled into at most `bins` groups of equal size, each group's failure
+/// rate is smoothed with a Beta(1, 1) prior, and adjacent groups that break monotonicity are
+/// merged (pool-adjacent-violators). Returns `[raw, probability]` points, or nothing when
+/// there are fewer than `min_n` observations.
+pub fn fit_calibration(observations: &[(f64, bool)], bins: usize, min_n: usize) -> Vec<[f64; 2]> {
+    if observations.len() < min_n.max(1) || bins == 0 {
+        return Vec::new();
+    }
+    let mut sorted: Vec<(f64, bool)> = observations
+        .iter()
+        .map(|&(s, y)| (s.clamp(0.0, 1.0), y))
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let per_bin = sorted.len().div_ceil(bins);
+    // (sum of scores, failures, count) per pooled block.
+    let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
+    for chunk in sorted.chunks(per_bin) {
+        let score: f64 = chunk.iter().map(|c| c.0).sum();
+        let fails = chunk.iter().filter(|c| c.1).count() as f64;
+        blocks.push((score, fails, chunk.len() as f64));
+        while blocks.len() >= 2 {
+            let n = blocks.len();
+            let rate = |b: &(f64, f64, f64)| (b.1 + 1.0) / (b.2 + 2.0);
+            if rate(&blocks[n - 2]) <= rate(&blocks[n - 1]) {
+                break;
+            }
+            let last = blocks.pop().unwrap_or_default();
+            if let Some(prev) = blocks.last_mut() {
+                prev.0 += last.0;
+                prev.1 += last.1;
+                prev.2 += last.2;
+            }
+        }
+    }
+    let mut points: Vec<[f64; 2]> = blocks
+        .iter()
+        .map(|b| {
+            [
+                crate::engine::round3(b.0 / b.2),
+                crate::engine::round3((b.1 + 1.0) / (b.2 + 2.0)),
+            ]
+        })
+        .collect();
+    points.dedup_by(|a, b| (a[0] - b[0]).abs() < 1e-9);
+    points
+}
+
+#[cfg(test)]
+mod calibration_tests {
+    use super::*;
+
+    #[test]
+    fn fitted_points_are_monotone_and_smoothed() {
+        let mut obs = Vec::new();
+        for i in 0..100 {
+            let s = f64::from(i) / 100.0;
+            obs.push((s, i % 10 < (i / 10)));
+        }
+        let pts = fit_calibration(&obs, 5, 10);
+        assert!(!pts.is_empty());
+        assert!(
+            pts.windows(2)
+                .all(|w| w[0][0] <= w[1][0] && w[0][1] <= w[1][1])
+        );
+        assert!(pts.iter().all(|p| p[1] > 0.0 && p[1] < 1.0));
+        assert!(fit_calibration(&obs[..3], 5, 10).is_empty());
+    }
+}

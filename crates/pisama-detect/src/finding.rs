@@ -252,6 +252,10 @@ pub struct Finding {
     /// Other findings folded into this one by the overlap rule (their detector ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged: Vec<String>,
+    /// The detector's score before calibration (used to fit calibrations; not serialized).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub raw_score: f64,
 }
 
 /// The verdict on a trace.
