@@ -371,6 +371,9 @@ pub(crate) fn run(args: &BrainArgs) -> Result<Exit, Failure> {
                 for o in &r.created {
                     println!("imported {} {} → {}", o.short_id, o.review, o.path);
                 }
+                for l in &r.linked {
+                    println!("linked {l}");
+                }
                 for s in &r.skipped {
                     println!("skipped {s}");
                 }
