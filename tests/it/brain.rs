@@ -819,3 +819,426 @@ fn strict_redaction_refuses_an_import_with_a_secret_before_writing() {
     assert!(!r.stderr.contains("ghp_"), "{}", r.stderr);
     assert_brain_empty(d);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+const GITHUB_TOKEN: &str = "ghp_Zx8Kq2Lm4Np6Rt8Vw0Yb2Dc4Fg6Hj8Kl0Mn2";
+const AWS_KEY: &str = "AKIAZ7Q3N5X2L8K4P1RT";
+
+/// Creates a record and returns its full id.
+fn create(d: &Path, args: &[&str]) -> String {
+    let mut all = vec!["new"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    ok(d, &all).json()["id"].as_str().unwrap().to_owned()
+}
+
+fn approve(d: &Path, id: &str) {
+    ok(d, &["approve", id, "--yes"]);
+}
+
+/// A brain with approved conventions and decisions, a record holding a redacted secret, an
+/// approved record hand-edited to contain a secret, a proposal, a pending revision, a
+/// rejected record and a `local/` record. Returns the ids by role.
+fn export_repo() -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<&'static str, String>,
+) {
+    let tmp = repo();
+    let d = tmp.path();
+    let mut ids = std::collections::BTreeMap::new();
+    let nextest = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Run the tests with nextest",
+            "--field",
+            "memory_type=convention",
+            "--scope",
+            "crates/**",
+            "--body",
+            "Use `cargo nextest run --workspace`; plain `cargo test` is slower here.",
+        ],
+    );
+    approve(d, &nextest);
+    ids.insert("nextest", nextest);
+    let token = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Release needs the bot token",
+            "--field",
+            "memory_type=gotcha",
+            "--body",
+            &format!("The release job fails unless GITHUB_TOKEN={GITHUB_TOKEN} is set."),
+        ],
+    );
+    approve(d, &token);
+    ids.insert("token", token);
+    let decision = create(
+        d,
+        &[
+            "decision",
+            "--title",
+            "Keep traces local",
+            "--body",
+            "## Decision\n\nTraces never leave the machine.",
+        ],
+    );
+    approve(d, &decision);
+    ok(d, &["transition", &decision, "accepted"]);
+    ids.insert("decision", decision);
+    // Approved, then hand-edited: a secret that never went through a write path.
+    let edited = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Staging uses the shared AWS account",
+            "--field",
+            "memory_type=fact",
+            "--body",
+            "Staging runs in the shared account.",
+        ],
+    );
+    approve(d, &edited);
+    let path = ok(d, &["show", &edited, "--format", "json"]).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(d.join(&path)).unwrap();
+    std::fs::write(
+        d.join(&path),
+        text.replace(
+            "Staging runs in the shared account.",
+            &format!("Staging runs in the shared account; key {AWS_KEY}."),
+        ),
+    )
+    .unwrap();
+    ok(d, &["transition", &edited, "convention"]);
+    ids.insert("edited", edited);
+    // A proposal (never approved) and a rejected record.
+    ids.insert(
+        "proposed",
+        create(
+            d,
+            &[
+                "memory",
+                "--title",
+                "Unreviewed proposal about deploys",
+                "--field",
+                "memory_type=convention",
+                "--body",
+                "Deploy on Fridays.",
+            ],
+        ),
+    );
+    let rejected = create(
+        d,
+        &[
+            "decision",
+            "--title",
+            "Rejected idea: upload traces",
+            "--body",
+            "Upload every trace.",
+        ],
+    );
+    ok(d, &["reject", &rejected, "--yes"]);
+    ids.insert("rejected", rejected);
+    // A pending revision of an approved convention: the approved text is what exports.
+    let nextest = ids["nextest"].clone();
+    let show = ok(d, &["show", &nextest, "--format", "json"]).json();
+    let file = std::fs::read_to_string(d.join(show["path"].as_str().unwrap())).unwrap();
+    let editor = d.join("rewrite.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/plain `cargo test` is slower here/PENDING REWRITE/' \"$1\"\n",
+    )
+    .unwrap();
+    make_executable(&editor);
+    let r = brain_env(
+        d,
+        &["edit", &nextest],
+        &[("EDITOR", editor.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(file.contains("plain `cargo test` is slower here"));
+    let show = ok(d, &["show", &nextest, "--format", "json"]).json();
+    assert_eq!(show["pending_proposal"], 2, "{show:#}");
+    (tmp, ids)
+}
+
+fn make_executable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perm = std::fs::metadata(p).unwrap().permissions();
+    perm.set_mode(0o755);
+    std::fs::set_permissions(p, perm).unwrap();
+}
+
+/// Like `brain`, with extra environment variables.
+fn brain_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pisama"));
+    cmd.arg("brain")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("HOME", dir.join(".home"))
+        .env("XDG_CONFIG_HOME", dir.join(".home/.config"))
+        .env("USER", "alice")
+        .env_remove("PISAMA_ACTOR")
+        .env_remove("EDITOR")
+        .env_remove("VISUAL")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run pisama");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Nothing unapproved or secret in an exported text.
+fn assert_clean(what: &str, text: &str) {
+    for bad in [
+        GITHUB_TOKEN,
+        AWS_KEY,
+        "Unreviewed proposal",
+        "Deploy on Fridays",
+        "Rejected idea",
+        "PENDING REWRITE",
+    ] {
+        assert!(!text.contains(bad), "{what} contains {bad:?}:\n{text}");
+    }
+}
+
+/// `[REDACTED:rule:abcdef]` → `[REDACTED:rule]` (the hash is keyed per brain).
+fn unhash(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("[REDACTED:") {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i..];
+        let end = tag.find(']').expect("closed tag");
+        let inner = &tag[10..end];
+        let (rule, hash) = inner.rsplit_once(':').expect("rule:hash");
+        assert!(
+            hash.len() == 6 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{tag}"
+        );
+        out.push_str("[REDACTED:");
+        out.push_str(rule);
+        out.push(']');
+        rest = &tag[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn export_claude_md_and_agents_md_render_approved_redacted_conventions() {
+    let (tmp, _ids) = export_repo();
+    let d = tmp.path();
+    let r = ok(d, &["export", "--to", "claude-md"]);
+    assert_clean("CLAUDE.md", &r.stdout);
+    assert_eq!(
+        unhash(&r.stdout),
+        "# CLAUDE.md\n\n\
+<!-- Generated by `pisama brain export` from approved records in .brain/. Edit the records, not this file. -->\n\
+\n## Conventions\n\
+\n### Run the tests with nextest (applies to `crates/**`)\n\n\
+Use `cargo nextest run --workspace`; plain `cargo test` is slower here.\n\
+\n### Staging uses the shared AWS account\n\n\
+Staging runs in the shared account; key [REDACTED:aws_access_key].\n\
+\n## Gotchas\n\
+\n### Release needs the bot token\n\n\
+The release job fails unless GITHUB_TOKEN=[REDACTED:github_token] is set.\n\
+\n## Decisions\n\
+\n### Keep traces local\n\n\
+## Decision\n\nTraces never leave the machine.\n"
+    );
+    // Stable: the same brain renders byte-identical text, to stdout or to a file.
+    let again = ok(d, &["export", "--to", "claude-md"]);
+    assert_eq!(r.stdout, again.stdout);
+    ok(d, &["export", "--to", "claude-md", "--out", "CLAUDE.md"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("CLAUDE.md")).unwrap(),
+        r.stdout
+    );
+    let agents = ok(d, &["export", "--to", "agents-md"]).stdout;
+    assert_eq!(
+        agents.replacen("# AGENTS.md", "# CLAUDE.md", 1),
+        r.stdout,
+        "AGENTS.md differs only in its heading"
+    );
+}
+
+#[test]
+fn export_cursor_rules_one_file_per_approved_convention() {
+    let (tmp, ids) = export_repo();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join(".cursor/rules")).unwrap();
+    std::fs::write(d.join(".cursor/rules/mine.mdc"), "my own rule\n").unwrap();
+    let r = ok(d, &["export", "--to", "cursor-rules"]);
+    assert!(r.stdout.contains("wrote 4 rule file(s)"), "{}", r.stdout);
+    let dir = d.join(".cursor/rules");
+    let read_all = || -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let files = read_all();
+    let short = |role: &str| ids[role][ids[role].len() - 8..].to_ascii_lowercase();
+    let nextest = format!("brain-run-the-tests-with-nextest--{}.mdc", short("nextest"));
+    let decision = format!("brain-keep-traces-local--{}.mdc", short("decision"));
+    let token = format!("brain-release-needs-the-bot-token--{}.mdc", short("token"));
+    let edited = format!(
+        "brain-staging-uses-the-shared-aws-account--{}.mdc",
+        short("edited")
+    );
+    let mut want = vec![
+        nextest.clone(),
+        decision.clone(),
+        token.clone(),
+        edited.clone(),
+        "mine.mdc".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(files.keys().cloned().collect::<Vec<_>>(), want);
+    for (name, text) in &files {
+        assert_clean(name, text);
+    }
+    assert_eq!(
+        files[&nextest],
+        "---\ndescription: \"Run the tests with nextest\"\nglobs: crates/**\nalwaysApply: false\n---\n\n\
+# Run the tests with nextest\n\n\
+Use `cargo nextest run --workspace`; plain `cargo test` is slower here.\n"
+    );
+    assert!(
+        files[&decision].starts_with(
+            "---\ndescription: \"Keep traces local\"\nalwaysApply: true\n---\n\n# Keep traces local\n"
+        ),
+        "{}",
+        files[&decision]
+    );
+    assert!(unhash(&files[&token]).contains("GITHUB_TOKEN=[REDACTED:github_token] is set."));
+    assert!(unhash(&files[&edited]).contains("key [REDACTED:aws_access_key]."));
+    // Stable across runs.
+    ok(d, &["export", "--to", "cursor-rules"]);
+    assert_eq!(read_all(), files);
+    // A record that stops being exportable loses its rule file; the user's file stays.
+    let show = ok(d, &["show", &ids["token"], "--format", "json"]).json();
+    let from = d.join(show["path"].as_str().unwrap());
+    std::fs::rename(
+        &from,
+        d.join(".brain/local").join(from.file_name().unwrap()),
+    )
+    .unwrap();
+    let r = ok(d, &["export", "--to", "cursor-rules"]);
+    assert!(r.stdout.contains("removed 1 stale one(s)"), "{}", r.stdout);
+    let after = read_all();
+    assert!(!after.contains_key(&token));
+    assert_eq!(after.len(), 4);
+    assert_eq!(after["mine.mdc"], "my own rule\n");
+}
+
+#[test]
+fn export_bundle_holds_approved_redacted_records_only() {
+    let (tmp, ids) = export_repo();
+    let d = tmp.path();
+    let r = ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    assert!(
+        r.stdout.contains("exported 4 approved record(s)"),
+        "{}",
+        r.stdout
+    );
+    let out = d.join("out");
+    let files = crate::support::files_under(&out);
+    let mut texts = std::collections::BTreeMap::new();
+    for f in &files {
+        let rel = f.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_clean(&rel, &text);
+        texts.insert(rel, text);
+    }
+    let index: serde_json::Value = serde_json::from_str(&texts["bundle.json"]).unwrap();
+    let listed: Vec<(&str, &str, &str)> = index["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["title"].as_str().unwrap(),
+                r["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("decision", "Keep traces local", ids["decision"].as_str()),
+            (
+                "memory",
+                "Release needs the bot token",
+                ids["token"].as_str()
+            ),
+            (
+                "memory",
+                "Run the tests with nextest",
+                ids["nextest"].as_str()
+            ),
+            (
+                "memory",
+                "Staging uses the shared AWS account",
+                ids["edited"].as_str()
+            ),
+        ]
+    );
+    // One file per listed record, plus the index; every record file is approved.
+    assert_eq!(texts.len(), 5, "{:?}", texts.keys());
+    for r in index["records"].as_array().unwrap() {
+        let text = &texts[r["path"].as_str().unwrap()];
+        assert!(text.contains("\nreview: approved\n"), "{text}");
+    }
+    let edited = index["records"].as_array().unwrap()[3]["path"]
+        .as_str()
+        .unwrap();
+    assert!(unhash(&texts[edited]).contains("key [REDACTED:aws_access_key]."));
+    // Stable: a second export writes the same bytes.
+    ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    for f in &files {
+        let rel = f.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+        assert_eq!(std::fs::read_to_string(f).unwrap(), texts[&rel], "{rel}");
+    }
+    // Rejecting the pending revision keeps the record; moving a record to local/ drops it
+    // from the next bundle, file included.
+    let show = ok(d, &["show", &ids["decision"], "--format", "json"]).json();
+    let from = d.join(show["path"].as_str().unwrap());
+    std::fs::rename(
+        &from,
+        d.join(".brain/local").join(from.file_name().unwrap()),
+    )
+    .unwrap();
+    let r = ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    assert!(r.stdout.contains("exported 3"), "{}", r.stdout);
+    let now = crate::support::files_under(&out);
+    assert_eq!(now.len(), 4, "{now:?}");
+    assert!(
+        now.iter()
+            .all(|f| !f.to_string_lossy().contains("keep-traces-local"))
+    );
+}

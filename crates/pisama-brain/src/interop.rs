@@ -778,11 +778,31 @@ impl Brain {
     }
 
     /// Writes a bundle: approved records as files under `out/<kind folder>/` and an index.
+    /// Record files an earlier export wrote there (listed in its `bundle.json`) that are no
+    /// longer exportable (archived, rejected, renamed, moved to `local/`) are removed, so a
+    /// re-export never keeps a record that stopped being approved.
     pub fn export_bundle(&self, out: &Path) -> Result<usize> {
         let records = self.exportable()?;
+        let old_index = out.join("bundle.json");
+        let previous: Vec<String> = match std::fs::read(&old_index) {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| {
+                    v.get("records")?.as_array().map(|a| {
+                        a.iter()
+                            .filter_map(|r| r.get("path")?.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                })
+                .unwrap_or_default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&old_index, e)),
+        };
         let mut index = Vec::new();
+        let mut written = std::collections::HashSet::new();
         for r in &records {
             let rel = PathBuf::from(r.kind.folder()).join(r.file_name());
+            written.insert(rel.to_string_lossy().replace('\\', "/"));
             write_atomic(&out.join(&rel), r.to_markdown().as_bytes())?;
             index.push(serde_json::json!({
                 "id": r.id.to_string(), "kind": r.kind.name(), "title": r.title,
@@ -791,7 +811,22 @@ impl Brain {
         }
         let bytes = serde_json::to_vec_pretty(&serde_json::json!({ "records": index }))
             .map_err(|e| Error::Index(e.to_string()))?;
-        write_atomic(&out.join("bundle.json"), &bytes)?;
+        write_atomic(&old_index, &bytes)?;
+        for rel in previous {
+            // Only paths this export could have written: `<kind folder>/<name>.md`.
+            let p = Path::new(&rel);
+            let ours = p.components().count() == 2
+                && Kind::ALL.iter().any(|k| p.starts_with(k.folder()))
+                && p.extension().is_some_and(|e| e == "md");
+            if ours && !written.contains(&rel) {
+                let abs = out.join(p);
+                match std::fs::remove_file(&abs) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&abs, e)),
+                }
+            }
+        }
         Ok(records.len())
     }
 
