@@ -371,6 +371,9 @@ pub(crate) fn run(args: &BrainArgs) -> Result<Exit, Failure> {
                 for o in &r.created {
                     println!("imported {} {} → {}", o.short_id, o.review, o.path);
                 }
+                for l in &r.linked {
+                    println!("linked {l}");
+                }
                 for s in &r.skipped {
                     println!("skipped {s}");
                 }
@@ -900,7 +903,31 @@ fn export(brain: &Brain, to: ExportTarget, out: Option<&Path>) -> Result<Exit, F
             for (name, text) in &rules {
                 write(&dir.join(name), text)?;
             }
-            println!("wrote {} rule file(s) to {}", rules.len(), dir.display());
+            // Rule files an earlier export wrote for records that are no longer approved
+            // conventions go away; other files in the folder are the user's.
+            let mut removed = 0;
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for entry in rd.flatten() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let generated = name.starts_with("brain-")
+                        && name.contains("--")
+                        && Path::new(&name).extension().is_some_and(|e| e == "mdc");
+                    if generated && !rules.iter().any(|(n, _)| *n == name) {
+                        std::fs::remove_file(entry.path())?;
+                        removed += 1;
+                    }
+                }
+            }
+            println!(
+                "wrote {} rule file(s) to {}{}",
+                rules.len(),
+                dir.display(),
+                if removed > 0 {
+                    format!("; removed {removed} stale one(s)")
+                } else {
+                    String::new()
+                }
+            );
         }
     }
     Ok(Exit::Ok)

@@ -284,3 +284,961 @@ fn readme_walkthrough_block_runs_as_written() {
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
     assert!(!d.join(".home").exists(), "HOME was touched");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+/// Copies a folder tree (the fixtures are copied into each test's own repository).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+fn import_fixture(kind: &str) -> std::path::PathBuf {
+    crate::support::root()
+        .join("fixtures/brain/import")
+        .join(kind)
+}
+
+/// A fresh repository with a brain, in a temporary folder.
+fn repo() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join(".git")).unwrap();
+    ok(tmp.path(), &["init"]);
+    tmp
+}
+
+/// Every record in the review queue, as `show --format json` prints it, by title; plus the
+/// record file's text under `"file"`.
+fn pending_by_title(d: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let queue = ok(d, &["review", "--format", "json"]).json();
+    let mut out = std::collections::BTreeMap::new();
+    for p in queue["pending"].as_array().unwrap() {
+        let id = p["id"].as_str().unwrap();
+        let mut rec = ok(d, &["show", id, "--format", "json"]).json();
+        rec["full_id"] = id.into();
+        let file = std::fs::read_to_string(d.join(rec["path"].as_str().unwrap())).unwrap();
+        rec["fm"] = frontmatter(&file);
+        rec["file"] = file.into();
+        let title = rec["title"].as_str().unwrap().to_owned();
+        assert!(
+            out.insert(title.clone(), rec).is_none(),
+            "two records {title}"
+        );
+    }
+    out
+}
+
+/// A record file's frontmatter as JSON (read with the brain's own YAML reader).
+fn frontmatter(file: &str) -> serde_json::Value {
+    fn json(n: &pisama_brain::yaml::Node) -> serde_json::Value {
+        use pisama_brain::yaml::Value;
+        match &n.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => (*b).into(),
+            Value::Int(i) => (*i).into(),
+            Value::Str(s) => s.as_str().into(),
+            Value::List(items) => items.iter().map(json).collect(),
+            Value::Map(m) => m.iter().map(|(k, v)| (k.clone(), json(v))).collect(),
+        }
+    }
+    let fm = file
+        .strip_prefix("---\n")
+        .and_then(|r| r.split_once("\n---\n"))
+        .expect("frontmatter")
+        .0;
+    json(&pisama_brain::yaml::parse(fm, 1).expect("frontmatter parses"))
+}
+
+/// The `(rel, target id)` pairs of a record's links, sorted.
+fn links_of(rec: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = rec["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["rel"].as_str().unwrap().to_owned(),
+                l["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn id_of(recs: &std::collections::BTreeMap<String, serde_json::Value>, title: &str) -> String {
+    recs.get(title)
+        .unwrap_or_else(|| panic!("no record {title:?} in {:?}", recs.keys()))["full_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Imports `source` twice (the second time spelled as an absolute path with a trailing `/`)
+/// and checks the second run creates nothing; returns the first run's JSON report.
+fn import_twice(d: &Path, source: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["import", source, "--format", "json"];
+    args.extend_from_slice(extra);
+    let first = ok(d, &args).json();
+    let before = ok(d, &["status", "--format", "json"]).json()["records"].clone();
+    let abs = d.join(source);
+    let abs = if abs.is_dir() {
+        format!("{}/", abs.display())
+    } else {
+        abs.display().to_string()
+    };
+    let mut args = vec!["import", abs.as_str(), "--format", "json"];
+    args.extend_from_slice(extra);
+    let second = ok(d, &args).json();
+    assert_eq!(
+        second["created"].as_array().unwrap().len(),
+        0,
+        "second import duplicated: {second:#}"
+    );
+    assert_eq!(second["linked"].as_array().unwrap().len(), 0, "{second:#}");
+    let again = second["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s.as_str().unwrap().ends_with("imported before"))
+        .count();
+    assert_eq!(
+        again,
+        first["created"].as_array().unwrap().len(),
+        "{second:#}"
+    );
+    let after = ok(d, &["status", "--format", "json"]).json()["records"].clone();
+    assert_eq!(before, after);
+    // Imported records and their links pass the CI gate; the journal chain holds.
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+    first
+}
+
+fn assert_imported(rec: &serde_json::Value, kind: &str, source: &str) {
+    assert_eq!(rec["kind"], kind, "{rec:#}");
+    assert_eq!(rec["review"], "proposed", "{rec:#}");
+    assert_eq!(rec["revision"], 0, "{rec:#}");
+    assert_eq!(rec["fm"]["origin"]["trust"], "imported", "{rec:#}");
+    assert_eq!(rec["fm"]["origin"]["actor"], "import", "{rec:#}");
+    assert_eq!(rec["fm"]["imported_from"], source, "{rec:#}");
+}
+
+#[test]
+fn import_adr_tools_folder() {
+    let tmp = repo();
+    let d = tmp.path();
+    copy_tree(&import_fixture("adr-tools"), &d.join("doc/adr"));
+    let report = import_twice(d, "doc/adr", &[]);
+    assert_eq!(report["created"].as_array().unwrap().len(), 4, "{report:#}");
+    let recs = pending_by_title(d);
+    assert_eq!(
+        recs.keys().collect::<Vec<_>>(),
+        [
+            "Cache parsed traces in SQLite",
+            "Keep parsed traces in a tantivy index",
+            "Record architecture decisions",
+            "Stream large traces instead of loading them whole",
+        ]
+    );
+    let first = &recs["Record architecture decisions"];
+    let sqlite = &recs["Cache parsed traces in SQLite"];
+    let tantivy = &recs["Keep parsed traces in a tantivy index"];
+    let stream = &recs["Stream large traces instead of loading them whole"];
+    assert_imported(
+        first,
+        "decision",
+        "doc/adr/0001-record-architecture-decisions.md",
+    );
+    // The Nygard status section decides the outcome; "Supersedes X" is not "superseded".
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(sqlite["status"], "superseded");
+    assert_eq!(tantivy["status"], "accepted");
+    assert_eq!(stream["status"], "proposed");
+    assert_eq!(first["fm"]["date"], "2026-03-02");
+    // The body keeps the sections verbatim, without the numbered title line.
+    let body = tantivy["body"].as_str().unwrap();
+    assert!(body.starts_with("Date: 2026-04-14\n\n## Status"), "{body}");
+    assert!(body.contains("## Consequences\n\nSearch is fast and ranked."));
+    // Status links become typed links between the imported records, both ways.
+    let (id1, id2, id3) = (
+        id_of(&recs, "Record architecture decisions"),
+        id_of(&recs, "Cache parsed traces in SQLite"),
+        id_of(&recs, "Keep parsed traces in a tantivy index"),
+    );
+    let mut want = vec![
+        ("relates_to".to_owned(), id1.clone()),
+        ("supersedes".to_owned(), id2.clone()),
+    ];
+    want.sort();
+    assert_eq!(links_of(tantivy), want);
+    assert_eq!(
+        links_of(sqlite),
+        [("superseded_by".to_owned(), id3.clone())]
+    );
+    assert_eq!(links_of(first), [("relates_to".to_owned(), id3)]);
+    assert!(links_of(stream).is_empty());
+}
+
+#[test]
+fn import_madr_folder() {
+    let tmp = repo();
+    let d = tmp.path();
+    copy_tree(&import_fixture("madr"), &d.join("docs/decisions"));
+    let report = import_twice(d, "docs/decisions", &["--from", "madr"]);
+    assert_eq!(report["created"].as_array().unwrap().len(), 4, "{report:#}");
+    let skipped: Vec<&str> = report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "docs/decisions/README.md: not a decision",
+            "docs/decisions/adr-template.md: not a decision"
+        ]
+    );
+    let recs = pending_by_title(d);
+    let madr = &recs["Use MADR for decision records"];
+    let exact = &recs["Judge answers with exact string match"];
+    let rubric = &recs["Judge answers with a rubric and a local grader model"];
+    let pg = &recs["Store evaluation runs in Postgres"];
+    assert_imported(
+        madr,
+        "decision",
+        "docs/decisions/0000-use-madr-for-decisions.md",
+    );
+    assert_eq!(madr["status"], "accepted");
+    assert_eq!(exact["status"], "superseded");
+    assert_eq!(rubric["status"], "accepted");
+    // MADR 2 keeps its metadata in a bullet list instead of frontmatter.
+    assert_eq!(pg["status"], "rejected");
+    assert_eq!(pg["fm"]["date"], "2026-04-01");
+    let both = serde_json::json!(["Ana Lima", "Tom Berg"]);
+    assert_eq!(pg["fm"]["decision_makers"], both);
+    // Frontmatter lists and strings keep their values under the brain's field names.
+    assert_eq!(madr["fm"]["decision_makers"], both);
+    assert_eq!(madr["fm"]["date"], "2026-01-12");
+    assert_eq!(exact["fm"]["decision_makers"], "Ana Lima");
+    assert_eq!(exact["fm"]["consulted"], serde_json::json!(["Eval guild"]));
+    assert_eq!(exact["fm"]["informed"], serde_json::json!(["Support team"]));
+    // The frontmatter is not copied into the body.
+    assert!(
+        madr["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("## Context and Problem Statement"),
+        "{}",
+        madr["body"]
+    );
+    // `superseded by ADR-0002` links to the file numbered 2.
+    assert_eq!(
+        links_of(exact),
+        [(
+            "superseded_by".to_owned(),
+            id_of(
+                &recs,
+                "Judge answers with a rubric and a local grader model"
+            )
+        )]
+    );
+}
+
+#[test]
+fn import_cline_memory_bank() {
+    let tmp = repo();
+    let d = tmp.path();
+    copy_tree(&import_fixture("cline"), d);
+    // Detected from the core file names.
+    let report = import_twice(d, "memory-bank", &[]);
+    assert_eq!(report["created"].as_array().unwrap().len(), 7, "{report:#}");
+    let recs = pending_by_title(d);
+    let kinds: Vec<(&str, &str)> = recs
+        .iter()
+        .map(|(t, r)| (t.as_str(), r["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Active Context", "note"),
+            ("Product Context", "context"),
+            ("Progress", "note"),
+            ("Project Brief", "context"),
+            ("Release Checklist", "note"),
+            ("System Patterns", "architecture"),
+            ("Tech Context", "context"),
+        ]
+    );
+    for r in recs.values() {
+        assert_eq!(r["tags"], serde_json::json!(["cline-memory-bank"]));
+        assert!(r["links"].as_array().unwrap().is_empty());
+    }
+    let brief = &recs["Project Brief"];
+    assert_imported(brief, "context", "memory-bank/projectbrief.md");
+    let body = brief["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("Tidewatch is a command-line tool"),
+        "{body}"
+    );
+    assert!(body.contains("## Core requirements\n\n- Works offline"));
+}
+
+#[test]
+fn import_mcp_memory_jsonl() {
+    let tmp = repo();
+    let d = tmp.path();
+    copy_tree(&import_fixture("memory-jsonl"), d);
+    let report = import_twice(d, "memory.jsonl", &[]);
+    assert_eq!(report["created"].as_array().unwrap().len(), 4, "{report:#}");
+    let recs = pending_by_title(d);
+    assert_eq!(
+        recs.keys().collect::<Vec<_>>(),
+        ["Postgres", "Priya_Nair", "billing-service", "ledger-api"]
+    );
+    let billing = &recs["billing-service"];
+    assert_imported(billing, "memory", "memory.jsonl#billing-service");
+    assert_eq!(billing["status"], "fact");
+    assert_eq!(billing["tags"], serde_json::json!(["service"]));
+    assert_eq!(recs["Priya_Nair"]["tags"], serde_json::json!(["person"]));
+    let body = billing["body"].as_str().unwrap();
+    assert!(body.starts_with("- Written in Go 1.23\n"), "{body}");
+    assert!(body.contains("- billing-service *stores data in* Postgres"));
+    assert!(body.contains("- billing-service *publishes events to* ledger-api"));
+    // Relations become links; two relations to the same entity give one link.
+    let mut want = vec![
+        ("relates_to".to_owned(), id_of(&recs, "Postgres")),
+        ("relates_to".to_owned(), id_of(&recs, "ledger-api")),
+    ];
+    want.sort();
+    assert_eq!(links_of(billing), want);
+    assert_eq!(
+        links_of(&recs["Priya_Nair"]),
+        [("relates_to".to_owned(), id_of(&recs, "billing-service"))]
+    );
+    assert!(links_of(&recs["Postgres"]).is_empty());
+}
+
+#[test]
+fn import_spec_kit_specs() {
+    let tmp = repo();
+    let d = tmp.path();
+    copy_tree(&import_fixture("spec-kit"), d);
+    let report = import_twice(d, "specs", &[]);
+    assert_eq!(report["created"].as_array().unwrap().len(), 4, "{report:#}");
+    let recs = pending_by_title(d);
+    // research.md is not a record kind spec-kit import knows; it stays where it is.
+    assert_eq!(
+        recs.keys().collect::<Vec<_>>(),
+        [
+            "Implementation Plan: Transcript Search",
+            "Tasks: Transcript Search",
+            "Transcript Search",
+            "Weekly Digest",
+        ]
+    );
+    let spec = &recs["Transcript Search"];
+    assert_imported(spec, "spec", "specs/001-transcript-search/spec.md");
+    assert_eq!(spec["status"], "draft");
+    let reqs = spec["fm"]["requirements"].as_array().unwrap();
+    let ids: Vec<&str> = reqs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["FR-001", "FR-002", "FR-003", "FR-004", "SC-001", "SC-002"]
+    );
+    assert_eq!(
+        reqs[1]["text"],
+        "System MUST rank results by relevance, then by recency."
+    );
+    assert!(
+        spec["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("**Feature Branch**")
+    );
+    let spec_id = id_of(&recs, "Transcript Search");
+    let plan = &recs["Implementation Plan: Transcript Search"];
+    let tasks = &recs["Tasks: Transcript Search"];
+    assert_imported(tasks, "plan", "specs/001-transcript-search/tasks.md");
+    for p in [plan, tasks] {
+        assert_eq!(links_of(p), [("implements".to_owned(), spec_id.clone())]);
+        assert_eq!(p["fm"]["implements"], spec_id.as_str());
+    }
+    assert!(plan["fm"].get("steps").is_none());
+    let steps = tasks["fm"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6);
+    assert_eq!(
+        steps[0],
+        serde_json::json!({"id": "T001", "title": "Create the `index` and `search` modules", "status": "done"})
+    );
+    let states: Vec<&str> = steps
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["done", "done", "done", "todo", "todo", "todo"]);
+    assert_eq!(steps[4]["id"], "T005");
+    assert_eq!(recs["Weekly Digest"]["kind"], "spec");
+}
+
+/// Nothing in the brain but its skeleton: no records, no journal lines.
+fn assert_brain_empty(d: &Path) {
+    let s = ok(d, &["status", "--format", "json"]).json();
+    assert_eq!(s["records"], 0, "{s:#}");
+    assert!(
+        s["journal_events"].is_null() || s["journal_events"] == 0,
+        "{s:#}"
+    );
+}
+
+#[test]
+fn import_refuses_a_malformed_file_by_name_and_writes_nothing() {
+    let tmp = repo();
+    let d = tmp.path();
+    // A MADR folder where one file opens frontmatter with broken YAML.
+    copy_tree(&import_fixture("madr"), &d.join("adr"));
+    let broken = "---\nstatus: [accepted\ndate: 2026-05-01\n---\n\n# Broken\n\nText.\n";
+    std::fs::write(d.join("adr/0004-broken.md"), broken).unwrap();
+    let r = brain(d, &["import", "adr", "--from", "madr"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("adr/0004-broken.md:"), "{}", r.stderr);
+    assert!(r.stderr.contains("YAML"), "{}", r.stderr);
+    assert_brain_empty(d);
+    assert_eq!(
+        std::fs::read_to_string(d.join("adr/0004-broken.md")).unwrap(),
+        broken
+    );
+    // Frontmatter that never closes.
+    std::fs::write(
+        d.join("adr/0004-broken.md"),
+        "---\nstatus: accepted\n# Broken\n",
+    )
+    .unwrap();
+    let r = brain(d, &["import", "adr", "--from", "madr"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("0004-broken.md:1: the frontmatter opened by `---` is never closed"),
+        "{}",
+        r.stderr
+    );
+    assert_brain_empty(d);
+    // A field of the wrong shape is named with its file.
+    std::fs::write(
+        d.join("adr/0004-broken.md"),
+        "---\nstatus: accepted\ndecision-makers: {lead: Ana}\n---\n\n# Broken\n",
+    )
+    .unwrap();
+    let r = brain(d, &["import", "adr", "--from", "madr"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("0004-broken.md: cannot import: field `decision_makers`"),
+        "{}",
+        r.stderr
+    );
+    assert_brain_empty(d);
+    // A file that is not text.
+    std::fs::write(d.join("adr/0004-broken.md"), b"# Title\n\xff\xfe binary\n").unwrap();
+    let r = brain(d, &["import", "adr", "--from", "madr"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("0004-broken.md: cannot import: not UTF-8 text"),
+        "{}",
+        r.stderr
+    );
+    assert_brain_empty(d);
+    // Fixed, the same folder imports.
+    std::fs::remove_file(d.join("adr/0004-broken.md")).unwrap();
+    let r = ok(d, &["import", "adr", "--from", "madr", "--format", "json"]);
+    assert_eq!(r.json()["created"].as_array().unwrap().len(), 4);
+
+    // memory.jsonl: a line that is not JSON, and an entity without a name.
+    let tmp = repo();
+    let d = tmp.path();
+    let good = std::fs::read_to_string(import_fixture("memory-jsonl/memory.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(2, "{\"type\":\"entity\",\"name\":\"half");
+    std::fs::write(d.join("memory.jsonl"), lines.join("\n")).unwrap();
+    let r = brain(d, &["import", "memory.jsonl"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("memory.jsonl:3: not JSON"),
+        "{}",
+        r.stderr
+    );
+    assert_brain_empty(d);
+    lines[2] = r#"{"type":"entity","entityType":"person","observations":[]}"#;
+    std::fs::write(d.join("memory.jsonl"), lines.join("\n")).unwrap();
+    let r = brain(d, &["import", "memory.jsonl"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("memory.jsonl:3: `name` is missing or not a string"),
+        "{}",
+        r.stderr
+    );
+    assert_brain_empty(d);
+}
+
+#[test]
+fn strict_redaction_refuses_an_import_with_a_secret_before_writing() {
+    let tmp = repo();
+    let d = tmp.path();
+    let toml = std::fs::read_to_string(d.join(".brain/brain.toml")).unwrap();
+    assert!(toml.contains("mode = \"redact\""), "{toml}");
+    std::fs::write(
+        d.join(".brain/brain.toml"),
+        toml.replace("mode = \"redact\"", "mode = \"strict\""),
+    )
+    .unwrap();
+    copy_tree(&import_fixture("cline"), d);
+    std::fs::write(
+        d.join("memory-bank/techContext.md"),
+        "# Tech Context\n\nDeploy key: ghp_Zx8Kq2Lm4Np6Rt8Vw0Yb2Dc4Fg6Hj8Kl0Mn2\n",
+    )
+    .unwrap();
+    let r = brain(d, &["import", "memory-bank"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("memory-bank/techContext.md: cannot import: strict redaction"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("ghp_"), "{}", r.stderr);
+    assert_brain_empty(d);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export
+
+const GITHUB_TOKEN: &str = "ghp_Zx8Kq2Lm4Np6Rt8Vw0Yb2Dc4Fg6Hj8Kl0Mn2";
+const AWS_KEY: &str = "AKIAZ7Q3N5X2L8K4P1RT";
+
+/// Creates a record and returns its full id.
+fn create(d: &Path, args: &[&str]) -> String {
+    let mut all = vec!["new"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--format", "json"]);
+    ok(d, &all).json()["id"].as_str().unwrap().to_owned()
+}
+
+fn approve(d: &Path, id: &str) {
+    ok(d, &["approve", id, "--yes"]);
+}
+
+/// A brain with approved conventions and decisions, a record holding a redacted secret, an
+/// approved record hand-edited to contain a secret, a proposal, a pending revision, a
+/// rejected record and a `local/` record. Returns the ids by role.
+fn export_repo() -> (
+    tempfile::TempDir,
+    std::collections::BTreeMap<&'static str, String>,
+) {
+    let tmp = repo();
+    let d = tmp.path();
+    let mut ids = std::collections::BTreeMap::new();
+    let nextest = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Run the tests with nextest",
+            "--field",
+            "memory_type=convention",
+            "--scope",
+            "crates/**",
+            "--body",
+            "Use `cargo nextest run --workspace`; plain `cargo test` is slower here.",
+        ],
+    );
+    approve(d, &nextest);
+    ids.insert("nextest", nextest);
+    let token = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Release needs the bot token",
+            "--field",
+            "memory_type=gotcha",
+            "--body",
+            &format!("The release job fails unless GITHUB_TOKEN={GITHUB_TOKEN} is set."),
+        ],
+    );
+    approve(d, &token);
+    ids.insert("token", token);
+    let decision = create(
+        d,
+        &[
+            "decision",
+            "--title",
+            "Keep traces local",
+            "--body",
+            "## Decision\n\nTraces never leave the machine.",
+        ],
+    );
+    approve(d, &decision);
+    ok(d, &["transition", &decision, "accepted"]);
+    ids.insert("decision", decision);
+    // Approved, then hand-edited: a secret that never went through a write path.
+    let edited = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Staging uses the shared AWS account",
+            "--field",
+            "memory_type=fact",
+            "--body",
+            "Staging runs in the shared account.",
+        ],
+    );
+    approve(d, &edited);
+    let path = ok(d, &["show", &edited, "--format", "json"]).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let text = std::fs::read_to_string(d.join(&path)).unwrap();
+    std::fs::write(
+        d.join(&path),
+        text.replace(
+            "Staging runs in the shared account.",
+            &format!("Staging runs in the shared account; key {AWS_KEY}."),
+        ),
+    )
+    .unwrap();
+    ok(d, &["transition", &edited, "convention"]);
+    ids.insert("edited", edited);
+    // A proposal (never approved) and a rejected record.
+    ids.insert(
+        "proposed",
+        create(
+            d,
+            &[
+                "memory",
+                "--title",
+                "Unreviewed proposal about deploys",
+                "--field",
+                "memory_type=convention",
+                "--body",
+                "Deploy on Fridays.",
+            ],
+        ),
+    );
+    let rejected = create(
+        d,
+        &[
+            "decision",
+            "--title",
+            "Rejected idea: upload traces",
+            "--body",
+            "Upload every trace.",
+        ],
+    );
+    ok(d, &["reject", &rejected, "--yes"]);
+    ids.insert("rejected", rejected);
+    // A pending revision of an approved convention: the approved text is what exports.
+    let nextest = ids["nextest"].clone();
+    let show = ok(d, &["show", &nextest, "--format", "json"]).json();
+    let file = std::fs::read_to_string(d.join(show["path"].as_str().unwrap())).unwrap();
+    let editor = d.join("rewrite.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/plain `cargo test` is slower here/PENDING REWRITE/' \"$1\"\n",
+    )
+    .unwrap();
+    make_executable(&editor);
+    let r = brain_env(
+        d,
+        &["edit", &nextest],
+        &[("EDITOR", editor.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(file.contains("plain `cargo test` is slower here"));
+    let show = ok(d, &["show", &nextest, "--format", "json"]).json();
+    assert_eq!(show["pending_proposal"], 2, "{show:#}");
+    (tmp, ids)
+}
+
+fn make_executable(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perm = std::fs::metadata(p).unwrap().permissions();
+    perm.set_mode(0o755);
+    std::fs::set_permissions(p, perm).unwrap();
+}
+
+/// Like `brain`, with extra environment variables.
+fn brain_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pisama"));
+    cmd.arg("brain")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("HOME", dir.join(".home"))
+        .env("XDG_CONFIG_HOME", dir.join(".home/.config"))
+        .env("USER", "alice")
+        .env_remove("PISAMA_ACTOR")
+        .env_remove("EDITOR")
+        .env_remove("VISUAL")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run pisama");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Nothing unapproved or secret in an exported text.
+fn assert_clean(what: &str, text: &str) {
+    for bad in [
+        GITHUB_TOKEN,
+        AWS_KEY,
+        "Unreviewed proposal",
+        "Deploy on Fridays",
+        "Rejected idea",
+        "PENDING REWRITE",
+    ] {
+        assert!(!text.contains(bad), "{what} contains {bad:?}:\n{text}");
+    }
+}
+
+/// `[REDACTED:rule:abcdef]` → `[REDACTED:rule]` (the hash is keyed per brain).
+fn unhash(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("[REDACTED:") {
+        out.push_str(&rest[..i]);
+        let tag = &rest[i..];
+        let end = tag.find(']').expect("closed tag");
+        let inner = &tag[10..end];
+        let (rule, hash) = inner.rsplit_once(':').expect("rule:hash");
+        assert!(
+            hash.len() == 6 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{tag}"
+        );
+        out.push_str("[REDACTED:");
+        out.push_str(rule);
+        out.push(']');
+        rest = &tag[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn export_claude_md_and_agents_md_render_approved_redacted_conventions() {
+    let (tmp, _ids) = export_repo();
+    let d = tmp.path();
+    let r = ok(d, &["export", "--to", "claude-md"]);
+    assert_clean("CLAUDE.md", &r.stdout);
+    assert_eq!(
+        unhash(&r.stdout),
+        "# CLAUDE.md\n\n\
+<!-- Generated by `pisama brain export` from approved records in .brain/. Edit the records, not this file. -->\n\
+\n## Conventions\n\
+\n### Run the tests with nextest (applies to `crates/**`)\n\n\
+Use `cargo nextest run --workspace`; plain `cargo test` is slower here.\n\
+\n### Staging uses the shared AWS account\n\n\
+Staging runs in the shared account; key [REDACTED:aws_access_key].\n\
+\n## Gotchas\n\
+\n### Release needs the bot token\n\n\
+The release job fails unless GITHUB_TOKEN=[REDACTED:github_token] is set.\n\
+\n## Decisions\n\
+\n### Keep traces local\n\n\
+## Decision\n\nTraces never leave the machine.\n"
+    );
+    // Stable: the same brain renders byte-identical text, to stdout or to a file.
+    let again = ok(d, &["export", "--to", "claude-md"]);
+    assert_eq!(r.stdout, again.stdout);
+    ok(d, &["export", "--to", "claude-md", "--out", "CLAUDE.md"]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("CLAUDE.md")).unwrap(),
+        r.stdout
+    );
+    let agents = ok(d, &["export", "--to", "agents-md"]).stdout;
+    assert_eq!(
+        agents.replacen("# AGENTS.md", "# CLAUDE.md", 1),
+        r.stdout,
+        "AGENTS.md differs only in its heading"
+    );
+}
+
+#[test]
+fn export_cursor_rules_one_file_per_approved_convention() {
+    let (tmp, ids) = export_repo();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join(".cursor/rules")).unwrap();
+    std::fs::write(d.join(".cursor/rules/mine.mdc"), "my own rule\n").unwrap();
+    let r = ok(d, &["export", "--to", "cursor-rules"]);
+    assert!(r.stdout.contains("wrote 4 rule file(s)"), "{}", r.stdout);
+    let dir = d.join(".cursor/rules");
+    let read_all = || -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let files = read_all();
+    let short = |role: &str| ids[role][ids[role].len() - 8..].to_ascii_lowercase();
+    let nextest = format!("brain-run-the-tests-with-nextest--{}.mdc", short("nextest"));
+    let decision = format!("brain-keep-traces-local--{}.mdc", short("decision"));
+    let token = format!("brain-release-needs-the-bot-token--{}.mdc", short("token"));
+    let edited = format!(
+        "brain-staging-uses-the-shared-aws-account--{}.mdc",
+        short("edited")
+    );
+    let mut want = vec![
+        nextest.clone(),
+        decision.clone(),
+        token.clone(),
+        edited.clone(),
+        "mine.mdc".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(files.keys().cloned().collect::<Vec<_>>(), want);
+    for (name, text) in &files {
+        assert_clean(name, text);
+    }
+    assert_eq!(
+        files[&nextest],
+        "---\ndescription: \"Run the tests with nextest\"\nglobs: crates/**\nalwaysApply: false\n---\n\n\
+# Run the tests with nextest\n\n\
+Use `cargo nextest run --workspace`; plain `cargo test` is slower here.\n"
+    );
+    assert!(
+        files[&decision].starts_with(
+            "---\ndescription: \"Keep traces local\"\nalwaysApply: true\n---\n\n# Keep traces local\n"
+        ),
+        "{}",
+        files[&decision]
+    );
+    assert!(unhash(&files[&token]).contains("GITHUB_TOKEN=[REDACTED:github_token] is set."));
+    assert!(unhash(&files[&edited]).contains("key [REDACTED:aws_access_key]."));
+    // Stable across runs.
+    ok(d, &["export", "--to", "cursor-rules"]);
+    assert_eq!(read_all(), files);
+    // A record that stops being exportable loses its rule file; the user's file stays.
+    let show = ok(d, &["show", &ids["token"], "--format", "json"]).json();
+    let from = d.join(show["path"].as_str().unwrap());
+    std::fs::rename(
+        &from,
+        d.join(".brain/local").join(from.file_name().unwrap()),
+    )
+    .unwrap();
+    let r = ok(d, &["export", "--to", "cursor-rules"]);
+    assert!(r.stdout.contains("removed 1 stale one(s)"), "{}", r.stdout);
+    let after = read_all();
+    assert!(!after.contains_key(&token));
+    assert_eq!(after.len(), 4);
+    assert_eq!(after["mine.mdc"], "my own rule\n");
+}
+
+#[test]
+fn export_bundle_holds_approved_redacted_records_only() {
+    let (tmp, ids) = export_repo();
+    let d = tmp.path();
+    let r = ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    assert!(
+        r.stdout.contains("exported 4 approved record(s)"),
+        "{}",
+        r.stdout
+    );
+    let out = d.join("out");
+    let files = crate::support::files_under(&out);
+    let mut texts = std::collections::BTreeMap::new();
+    for f in &files {
+        let rel = f.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).unwrap();
+        assert_clean(&rel, &text);
+        texts.insert(rel, text);
+    }
+    let index: serde_json::Value = serde_json::from_str(&texts["bundle.json"]).unwrap();
+    let listed: Vec<(&str, &str, &str)> = index["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["title"].as_str().unwrap(),
+                r["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("decision", "Keep traces local", ids["decision"].as_str()),
+            (
+                "memory",
+                "Release needs the bot token",
+                ids["token"].as_str()
+            ),
+            (
+                "memory",
+                "Run the tests with nextest",
+                ids["nextest"].as_str()
+            ),
+            (
+                "memory",
+                "Staging uses the shared AWS account",
+                ids["edited"].as_str()
+            ),
+        ]
+    );
+    // One file per listed record, plus the index; every record file is approved.
+    assert_eq!(texts.len(), 5, "{:?}", texts.keys());
+    for r in index["records"].as_array().unwrap() {
+        let text = &texts[r["path"].as_str().unwrap()];
+        assert!(text.contains("\nreview: approved\n"), "{text}");
+    }
+    let edited = index["records"].as_array().unwrap()[3]["path"]
+        .as_str()
+        .unwrap();
+    assert!(unhash(&texts[edited]).contains("key [REDACTED:aws_access_key]."));
+    // Stable: a second export writes the same bytes.
+    ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    for f in &files {
+        let rel = f.strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+        assert_eq!(std::fs::read_to_string(f).unwrap(), texts[&rel], "{rel}");
+    }
+    // Rejecting the pending revision keeps the record; moving a record to local/ drops it
+    // from the next bundle, file included.
+    let show = ok(d, &["show", &ids["decision"], "--format", "json"]).json();
+    let from = d.join(show["path"].as_str().unwrap());
+    std::fs::rename(
+        &from,
+        d.join(".brain/local").join(from.file_name().unwrap()),
+    )
+    .unwrap();
+    let r = ok(d, &["export", "--to", "bundle", "--out", "out"]);
+    assert!(r.stdout.contains("exported 3"), "{}", r.stdout);
+    let now = crate::support::files_under(&out);
+    assert_eq!(now.len(), 4, "{now:?}");
+    assert!(
+        now.iter()
+            .all(|f| !f.to_string_lossy().contains("keep-traces-local"))
+    );
+}

@@ -64,6 +64,9 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     #[error("index: {0}")]
     Index(String),
+    /// A source file an import cannot use; nothing was imported.
+    #[error("{}: cannot import: {message}", path.display())]
+    Import { path: PathBuf, message: String },
     #[error("journal {path}:{line}: {message}")]
     Journal {
         path: PathBuf,

@@ -550,8 +550,8 @@ impl Brain {
         Ok(())
     }
 
-    /// Creates a new record (never overwrites): `draft` or `proposed`.
-    pub fn create(&self, new: NewRecord, actor: &Actor) -> Result<WriteOutcome> {
+    /// Builds, validates and redacts the record `create` would write (nothing is written).
+    fn build(&self, new: NewRecord, actor: &Actor) -> Result<(Record, Findings)> {
         if new.title.trim().is_empty() {
             return Err(Error::Usage("a record needs a title".into()));
         }
@@ -583,9 +583,23 @@ impl Brain {
         }
         self.validate_fields(&record)?;
         let findings = self.redact(&mut record)?;
+        Ok((record, findings))
+    }
+
+    /// Whether `create` would accept a record (schema, scope, strict redaction), without
+    /// writing anything or checking links. Importers use it to refuse a bad source up front.
+    pub fn check_new(&self, new: &NewRecord, actor: &Actor) -> Result<()> {
+        self.build(new.clone(), actor).map(|_| ())
+    }
+
+    /// Creates a new record (never overwrites): `draft` or `proposed`.
+    pub fn create(&self, new: NewRecord, actor: &Actor) -> Result<WriteOutcome> {
+        let trust = new.trust;
+        let kind = new.kind;
+        let (mut record, findings) = self.build(new, actor)?;
         let _lock = self.lock()?;
         self.check_links_exist(&record.links)?;
-        let rel = PathBuf::from(new.kind.folder()).join(record.file_name());
+        let rel = PathBuf::from(kind.folder()).join(record.file_name());
         let mut out = self.commit_record(
             &rel,
             &record,
@@ -597,7 +611,7 @@ impl Brain {
         )?;
         if self.config.review.auto_approve_direct_user_memories
             && record.kind == Kind::Memory
-            && new.trust == Trust::DirectUser
+            && trust == Trust::DirectUser
             && record.redactions == 0
             && record.review == Review::Proposed
         {
