@@ -12,7 +12,7 @@ use pisama_trace::summary::TraceSummary;
 use pisama_trace::{CostSource, FileSummary, Format, TraceSource};
 
 use crate::args::{FormatsArgs, InspectArgs, ReportFormat};
-use crate::output::{self, LoadReport, color_stdout, duration, thousands};
+use crate::output::{self, LoadReport, Style, duration, thousands};
 use crate::{Exit, Failure};
 
 #[derive(Debug, Serialize)]
@@ -89,36 +89,6 @@ fn file_json(f: &InspectedFile) -> serde_json::Value {
         );
     }
     v
-}
-
-struct Style {
-    bold: &'static str,
-    dim: &'static str,
-    red: &'static str,
-    yellow: &'static str,
-    reset: &'static str,
-}
-
-impl Style {
-    fn new() -> Self {
-        if color_stdout() {
-            Style {
-                bold: "\x1b[1m",
-                dim: "\x1b[2m",
-                red: "\x1b[31m",
-                yellow: "\x1b[33m",
-                reset: "\x1b[0m",
-            }
-        } else {
-            Style {
-                bold: "",
-                dim: "",
-                red: "",
-                yellow: "",
-                reset: "",
-            }
-        }
-    }
 }
 
 fn write_text(

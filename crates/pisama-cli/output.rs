@@ -135,3 +135,57 @@ pub(crate) fn duration(ms: f64) -> String {
         format!("{} h {} min", m / 60, m % 60)
     }
 }
+
+/// Terminal colours for stdout, or none when stdout is not a terminal or `NO_COLOR` is set.
+pub(crate) struct Style {
+    pub(crate) bold: &'static str,
+    pub(crate) dim: &'static str,
+    pub(crate) red: &'static str,
+    pub(crate) yellow: &'static str,
+    pub(crate) green: &'static str,
+    pub(crate) cyan: &'static str,
+    pub(crate) reset: &'static str,
+}
+
+impl Style {
+    pub(crate) fn new() -> Self {
+        if color_stdout() {
+            Style {
+                bold: "\x1b[1m",
+                dim: "\x1b[2m",
+                red: "\x1b[31m",
+                yellow: "\x1b[33m",
+                green: "\x1b[32m",
+                cyan: "\x1b[36m",
+                reset: "\x1b[0m",
+            }
+        } else {
+            Style {
+                bold: "",
+                dim: "",
+                red: "",
+                yellow: "",
+                green: "",
+                cyan: "",
+                reset: "",
+            }
+        }
+    }
+
+    pub(crate) fn severity(&self, s: pisama_detect::Severity) -> &'static str {
+        match s {
+            pisama_detect::Severity::Critical | pisama_detect::Severity::High => self.red,
+            pisama_detect::Severity::Medium => self.yellow,
+            pisama_detect::Severity::Low => self.cyan,
+            pisama_detect::Severity::Info => self.dim,
+        }
+    }
+
+    pub(crate) fn verdict(&self, v: pisama_detect::Verdict) -> &'static str {
+        match v {
+            pisama_detect::Verdict::Fail => self.red,
+            pisama_detect::Verdict::Unsure => self.yellow,
+            pisama_detect::Verdict::Pass => self.green,
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 use pisama_detect::{Engine, Finding, Severity, TraceReport, Verdict};
 use pisama_trace::{FileSummary, LoadedTrace, TraceSource};
 
-use crate::output::color_stdout;
+use crate::output::Style;
 
 /// Version of the per-trace JSON object.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -109,59 +109,6 @@ pub(crate) fn write_json(
     });
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
     out.write_all(b"\n")
-}
-
-struct Style {
-    bold: &'static str,
-    dim: &'static str,
-    red: &'static str,
-    yellow: &'static str,
-    green: &'static str,
-    cyan: &'static str,
-    reset: &'static str,
-}
-
-impl Style {
-    fn new() -> Self {
-        if color_stdout() {
-            Style {
-                bold: "\x1b[1m",
-                dim: "\x1b[2m",
-                red: "\x1b[31m",
-                yellow: "\x1b[33m",
-                green: "\x1b[32m",
-                cyan: "\x1b[36m",
-                reset: "\x1b[0m",
-            }
-        } else {
-            Style {
-                bold: "",
-                dim: "",
-                red: "",
-                yellow: "",
-                green: "",
-                cyan: "",
-                reset: "",
-            }
-        }
-    }
-
-    fn severity(&self, s: Severity) -> &'static str {
-        match s {
-            Severity::Critical | Severity::High => self.red,
-            Severity::Medium => self.yellow,
-            Severity::Low => self.cyan,
-            Severity::Info => self.dim,
-        }
-    }
-
-    fn verdict(&self, v: Verdict) -> &'static str {
-        match v {
-            Verdict::Fail => self.red,
-            Verdict::Unsure => self.yellow,
-            Verdict::Pass => self.green,
-        }
-    }
 }
 
 pub(crate) fn write_text(
