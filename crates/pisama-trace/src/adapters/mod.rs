@@ -154,13 +154,14 @@ pub(crate) type AdapterResult = Result<Vec<Parsed>, AdapterError>;
 pub(crate) fn parse(format: Format, input: Input) -> AdapterResult {
     match format {
         Format::PisamaSpans => pisama_spans::parse(input),
+        Format::Otlp => otlp::parse(input),
         other => parse_borrowed(other, &input),
     }
 }
 
 fn parse_borrowed(format: Format, input: &Input) -> AdapterResult {
     match format {
-        Format::Otlp => otlp::parse(input),
+        Format::Otlp => Err(AdapterError::new("OTLP input must be passed by value")),
         Format::OpenInferenceSpans => openinference::parse(input),
         Format::Trail => trail::parse(input),
         Format::LangSmith => langsmith::parse(input),

@@ -52,11 +52,16 @@ use crate::util::{as_f64, as_u64, maybe_json, parse_time};
 
 // ---- reading OTLP/JSON ---------------------------------------------------------------------
 
-pub(crate) fn parse(input: &Input) -> AdapterResult {
-    let mut docs: Vec<(&Value, DocPlace)> = Vec::new();
-    match &input.doc {
+/// Takes the input by value: span objects are moved out of the parsed document, and their
+/// attribute values moved into the trace, instead of copied (a large OTLP file is mostly
+/// attribute strings).
+pub(crate) fn parse(mut input: Input) -> AdapterResult {
+    let doc = std::mem::replace(&mut input.doc, Doc::Text(String::new()));
+    let input = &input;
+    let mut docs: Vec<(Value, DocPlace)> = Vec::new();
+    match doc {
         Doc::Json(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 docs.push((
                     item,
                     DocPlace {
@@ -76,7 +81,7 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         Doc::Lines(lines) => {
             for line in lines {
                 docs.push((
-                    &line.value,
+                    line.value,
                     DocPlace {
                         line: Some(line.line),
                         pointer: String::new(),
@@ -91,9 +96,10 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
     }
     let mut collected = Collected::default();
-    for (value, place) in &docs {
+    for (value, place) in &mut docs {
         collected.read_doc(input, value, place);
     }
+    drop(docs);
     if collected.traces.is_empty() {
         let mut message = "no spans found: expected `resourceSpans[].scopeSpans[].spans[]` \
                            (or `resource_spans`, `result.resourceSpans`, `batches`)"
@@ -103,8 +109,9 @@ pub(crate) fn parse(input: &Input) -> AdapterResult {
         }
         return Err(AdapterError::new(message));
     }
-    let mut out = Vec::with_capacity(collected.traces.len());
-    for (i, group) in collected.traces.iter().enumerate() {
+    let traces = std::mem::take(&mut collected.traces);
+    let mut out = Vec::with_capacity(traces.len());
+    for (i, group) in traces.into_iter().enumerate() {
         let warnings: &[String] = if i == 0 { &collected.warnings } else { &[] };
         out.push(Parsed::unlabelled(build_trace(
             input, group, &collected, warnings,
@@ -131,23 +138,23 @@ struct Scope {
     schema_url: Option<String>,
 }
 
-struct RawSpan<'a> {
-    obj: &'a Map<String, Value>,
+struct RawSpan {
+    obj: Map<String, Value>,
     source: SourceRef,
     resource: usize,
     scope: usize,
 }
 
-struct TraceGroup<'a> {
+struct TraceGroup {
     trace_id: String,
-    spans: Vec<RawSpan<'a>>,
+    spans: Vec<RawSpan>,
 }
 
 #[derive(Default)]
-struct Collected<'a> {
+struct Collected {
     resources: Vec<Resource>,
     scopes: Vec<Scope>,
-    traces: Vec<TraceGroup<'a>>,
+    traces: Vec<TraceGroup>,
     by_trace_id: HashMap<String, usize>,
     warnings: Vec<String>,
 }
@@ -168,24 +175,29 @@ const SCOPE_SPANS_KEYS: [&str; 4] = [
     "instrumentation_library_spans",
 ];
 
-impl<'a> Collected<'a> {
-    fn read_doc(&mut self, input: &Input, doc: &'a Value, place: &DocPlace) {
+impl Collected {
+    fn read_doc(&mut self, input: &Input, doc: &mut Value, place: &DocPlace) {
         let where_ = match place.line {
             Some(line) => format!("line {line}"),
             None if place.pointer.is_empty() => "the document".to_owned(),
             None => format!("item {}", place.pointer),
         };
-        let found = RESOURCE_SPANS_PATHS.iter().find_map(|(pointer, path)| {
-            crate::util::get(doc, path)
-                .and_then(Value::as_array)
-                .map(|list| (*pointer, list))
-        });
+        let found = RESOURCE_SPANS_PATHS
+            .iter()
+            .find(|(_, path)| crate::util::get(doc, path).is_some_and(Value::is_array))
+            .and_then(|(pointer, path)| {
+                let mut cur = &mut *doc;
+                for key in *path {
+                    cur = cur.get_mut(*key)?;
+                }
+                cur.as_array_mut().map(|list| (*pointer, list))
+            });
         let Some((container, resource_spans)) = found else {
             self.warnings
                 .push(format!("{where_}: no `resourceSpans` array; skipped"));
             return;
         };
-        for (r, rs) in resource_spans.iter().enumerate() {
+        for (r, rs) in resource_spans.iter_mut().enumerate() {
             let resource = Resource {
                 attrs: decode_attributes(rs.get("resource").and_then(|res| res.get("attributes"))),
                 schema_url: first_str(rs, &["schemaUrl", "schema_url"]),
@@ -194,11 +206,11 @@ impl<'a> Collected<'a> {
             let resource_idx = self.resources.len() - 1;
             let mut any_scope_list = false;
             for key in SCOPE_SPANS_KEYS {
-                let Some(scope_spans) = rs.get(key).and_then(Value::as_array) else {
+                let Some(scope_spans) = rs.get_mut(key).and_then(Value::as_array_mut) else {
                     continue;
                 };
                 any_scope_list = true;
-                for (s, ss) in scope_spans.iter().enumerate() {
+                for (s, ss) in scope_spans.iter_mut().enumerate() {
                     let scope_obj = ss
                         .get("scope")
                         .or_else(|| ss.get("instrumentationLibrary"))
@@ -210,13 +222,13 @@ impl<'a> Collected<'a> {
                         schema_url: first_str(ss, &["schemaUrl", "schema_url"]),
                     });
                     let scope_idx = self.scopes.len() - 1;
-                    let Some(spans) = ss.get("spans").and_then(Value::as_array) else {
+                    let Some(spans) = ss.get_mut("spans").and_then(Value::as_array_mut) else {
                         continue;
                     };
-                    for (k, span) in spans.iter().enumerate() {
+                    for (k, span) in spans.iter_mut().enumerate() {
                         let pointer =
                             format!("{}{container}/{r}/{key}/{s}/spans/{k}", place.pointer);
-                        let Some(obj) = span.as_object() else {
+                        let Value::Object(obj) = std::mem::take(span) else {
                             self.warnings.push(format!(
                                 "{where_}: span at {pointer} is not an object; skipped"
                             ));
@@ -229,7 +241,7 @@ impl<'a> Collected<'a> {
                             },
                             None => input.at(pointer),
                         };
-                        let trace_id = either(obj, "traceId", "trace_id")
+                        let trace_id = either(&obj, "traceId", "trace_id")
                             .and_then(|v| otel_id(v, 16))
                             .unwrap_or_default();
                         self.add(
@@ -252,7 +264,7 @@ impl<'a> Collected<'a> {
         }
     }
 
-    fn add(&mut self, trace_id: String, span: RawSpan<'a>) {
+    fn add(&mut self, trace_id: String, span: RawSpan) {
         if let Some(&i) = self.by_trace_id.get(&trace_id) {
             self.traces[i].spans.push(span);
         } else {
@@ -267,8 +279,8 @@ impl<'a> Collected<'a> {
 
 fn build_trace(
     input: &Input,
-    group: &TraceGroup<'_>,
-    collected: &Collected<'_>,
+    group: TraceGroup,
+    collected: &Collected,
     warnings: &[String],
 ) -> crate::model::Trace {
     // Trace-level facts our own exporter records on the resource.
@@ -312,22 +324,23 @@ fn build_trace(
     }
     apply_trace_round_trip(&mut b, &pisama);
 
-    let mut drafts = Vec::with_capacity(group.spans.len());
-    let mut conventions = Conventions::default();
-    for (k, raw) in group.spans.iter().enumerate() {
-        let draft = read_span(
-            raw,
-            k,
-            &collected.resources[raw.resource],
-            &collected.scopes[raw.scope],
-        );
-        conventions.merge(draft.mapped.conventions);
-        drafts.push(draft);
-    }
     let first_resource = group
         .spans
         .first()
         .and_then(|s| collected.resources.get(s.resource));
+    let mut drafts = Vec::with_capacity(group.spans.len());
+    let mut conventions = Conventions::default();
+    for (k, raw) in group.spans.into_iter().enumerate() {
+        let (resource, scope) = (raw.resource, raw.scope);
+        let draft = read_span(
+            raw,
+            k,
+            &collected.resources[resource],
+            &collected.scopes[scope],
+        );
+        conventions.merge(draft.mapped.conventions);
+        drafts.push(draft);
+    }
     if let Some((_, service)) =
         first_resource.and_then(|r| r.attrs.iter().find(|(k, _)| k == "service.name"))
     {
@@ -405,12 +418,12 @@ pub(crate) fn genai_schema_version(url: &str) -> Option<String> {
     (version.len() > "gen-ai/".len()).then(|| version.to_owned())
 }
 
-fn read_span(raw: &RawSpan<'_>, position: usize, resource: &Resource, scope: &Scope) -> Draft {
-    let o = raw.obj;
-    let native_id = either(o, "spanId", "span_id")
+fn read_span(raw: RawSpan, position: usize, resource: &Resource, scope: &Scope) -> Draft {
+    let mut o = raw.obj;
+    let native_id = either(&o, "spanId", "span_id")
         .and_then(|v| otel_id(v, 8))
         .unwrap_or_default();
-    let parent_id = either(o, "parentSpanId", "parent_span_id").and_then(|v| otel_id(v, 8));
+    let parent_id = either(&o, "parentSpanId", "parent_span_id").and_then(|v| otel_id(v, 8));
     let name = o
         .get("name")
         .and_then(Value::as_str)
@@ -423,9 +436,9 @@ fn read_span(raw: &RawSpan<'_>, position: usize, resource: &Resource, scope: &Sc
             native_id.clone()
         },
         name,
-        start_ns: either(o, "startTimeUnixNano", "start_time_unix_nano").and_then(unix_nanos),
-        end_ns: either(o, "endTimeUnixNano", "end_time_unix_nano").and_then(unix_nanos),
-        source: raw.source.clone(),
+        start_ns: either(&o, "startTimeUnixNano", "start_time_unix_nano").and_then(unix_nanos),
+        end_ns: either(&o, "endTimeUnixNano", "end_time_unix_nano").and_then(unix_nanos),
+        source: raw.source,
         ..Span::default()
     };
     let status = o.get("status");
@@ -433,16 +446,18 @@ fn read_span(raw: &RawSpan<'_>, position: usize, resource: &Resource, scope: &Sc
         .and_then(|s| s.get("code"))
         .map_or(Status::Unset, status_of);
     let status_message = status.and_then(|s| first_str(s, &["message"]));
-    if let Some(Value::Array(events)) = o.get("events") {
-        for e in events {
+    if let Some(Value::Array(events)) = o.remove("events") {
+        for mut e in events {
             span.events.push(SpanEvent {
                 name: e
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or("event")
                     .to_owned(),
-                time_ns: either(e, "timeUnixNano", "time_unix_nano").and_then(unix_nanos),
-                attributes: decode_attributes(e.get("attributes")).into_iter().collect(),
+                time_ns: either(&e, "timeUnixNano", "time_unix_nano").and_then(unix_nanos),
+                attributes: decode_attributes_owned(e.get_mut("attributes").map(Value::take))
+                    .into_iter()
+                    .collect(),
             });
         }
     }
@@ -456,8 +471,9 @@ fn read_span(raw: &RawSpan<'_>, position: usize, resource: &Resource, scope: &Sc
             }
         }
     }
-    let mut attrs: BTreeMap<String, Value> =
-        decode_attributes(o.get("attributes")).into_iter().collect();
+    let mut attrs: BTreeMap<String, Value> = decode_attributes_owned(o.remove("attributes"))
+        .into_iter()
+        .collect();
     if let Some(kind) = o.get("kind").and_then(otel_span_kind) {
         attrs.insert("otel.span_kind".to_owned(), Value::String(kind.to_owned()));
     }
@@ -590,6 +606,47 @@ pub(crate) fn decode_any(v: &Value) -> Value {
 }
 
 /// Decodes an OTLP `KeyValue` list (or, leniently, a plain JSON object) into pairs.
+/// [`decode_attributes`] for an owned value: keys and values are moved, not copied.
+fn decode_attributes_owned(v: Option<Value>) -> Vec<(String, Value)> {
+    match v {
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .filter_map(|kv| {
+                let Value::Object(mut kv) = kv else {
+                    return None;
+                };
+                let Some(Value::String(key)) = kv.remove("key") else {
+                    return None;
+                };
+                Some((
+                    key,
+                    kv.remove("value").map_or(Value::Null, decode_any_owned),
+                ))
+            })
+            .collect(),
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| (k, decode_any_owned(v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// [`decode_any`] for an owned value: strings move out of their `stringValue` wrapper.
+fn decode_any_owned(v: Value) -> Value {
+    match v {
+        Value::Object(mut o) if o.len() == 1 => {
+            for key in ["stringValue", "string_value", "bytesValue", "bytes_value"] {
+                if let Some(inner) = o.remove(key) {
+                    return inner;
+                }
+            }
+            decode_any(&Value::Object(o))
+        }
+        other => decode_any(&other),
+    }
+}
+
 pub(crate) fn decode_attributes(v: Option<&Value>) -> Vec<(String, Value)> {
     match v {
         Some(Value::Array(items)) => items
