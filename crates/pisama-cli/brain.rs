@@ -768,17 +768,25 @@ fn review_queue(args: &BrainArgs, brain: &Brain, me: &Actor) -> Result<Exit, Fai
             ),
             None => print!("{}", e.record.to_markdown()),
         }
-        eprint!("[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ");
-        let _ = io::stderr().flush();
-        let mut answer = String::new();
-        io::stdin().lock().read_line(&mut answer)?;
-        let verdict = match answer.trim() {
-            "a" => Verdict::Approve,
-            "r" => Verdict::Reject,
-            "c" => Verdict::RequestChanges,
-            "q" => break,
-            _ => continue,
+        // `None`: skip this one; an unknown answer asks again; end of input quits.
+        let verdict = loop {
+            eprint!("[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ");
+            let _ = io::stderr().flush();
+            let mut answer = String::new();
+            if io::stdin().lock().read_line(&mut answer)? == 0 {
+                eprintln!();
+                return Ok(Exit::Ok);
+            }
+            match answer.trim() {
+                "a" => break Some(Verdict::Approve),
+                "r" => break Some(Verdict::Reject),
+                "c" => break Some(Verdict::RequestChanges),
+                "s" | "" => break None,
+                "q" => return Ok(Exit::Ok),
+                other => eprintln!("unknown answer {other:?}"),
+            }
         };
+        let Some(verdict) = verdict else { continue };
         let rev = p.as_ref().map(|p| p.record.revision);
         let o = brain
             .review(&e.record.id.to_string(), rev, verdict, me, None)

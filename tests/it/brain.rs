@@ -1242,3 +1242,165 @@ fn export_bundle_holds_approved_redacted_records_only() {
             .all(|f| !f.to_string_lossy().contains("keep-traces-local"))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interactive review, driven in a pseudo-terminal
+
+/// `pisama brain review` on a terminal: every key of the queue, with the diff of a proposal.
+#[cfg(unix)]
+#[test]
+fn interactive_review_queue_in_a_terminal() {
+    use rexpect::process::WaitStatus;
+
+    let tmp = repo();
+    let d = tmp.path();
+    let accept = create(
+        d,
+        &["note", "--title", "Note to approve", "--body", "Keep me."],
+    );
+    let reject = create(
+        d,
+        &["note", "--title", "Note to reject", "--body", "Drop me."],
+    );
+    let revised = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Proposal needing changes",
+            "--field",
+            "memory_type=fact",
+            "--body",
+            "The cache lives in /var/cache/app.",
+        ],
+    );
+    approve(d, &revised);
+    let editor = d.join("rewrite.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's#/var/cache/app#$XDG_CACHE_HOME/app#' \"$1\"\n",
+    )
+    .unwrap();
+    make_executable(&editor);
+    let r = brain_env(
+        d,
+        &["edit", &revised],
+        &[("EDITOR", editor.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let skip = create(d, &["note", "--title", "Note to skip", "--body", "Later."]);
+    // The queue is oldest first (by second): the record left when quitting comes last.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let left = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Note left at quit",
+            "--body",
+            "Untouched.",
+        ],
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pisama"));
+    cmd.args(["brain", "review"])
+        .current_dir(d)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("HOME", d.join(".home"))
+        .env("USER", "alice")
+        .env_remove("PISAMA_ACTOR");
+    let mut tty = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+    let prompt = "[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ";
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (_, header) = tty
+            .exp_regex(r#"=== [0-9A-Z]{8} [a-z_]+ "[^"]+" ==="#)
+            .expect("a queue item");
+        let title = header.split('"').nth(1).unwrap().to_owned();
+        let shown = tty.exp_string(prompt).expect("the prompt");
+        let key = match title.as_str() {
+            "Note to approve" => "a",
+            "Note to reject" => "r",
+            "Proposal needing changes" => {
+                // A proposal is shown as a diff against the approved text.
+                assert!(shown.contains("--- r1 (approved)"), "{shown}");
+                assert!(shown.contains("+++ r2 (proposed)"), "{shown}");
+                assert!(
+                    shown.contains("-The cache lives in /var/cache/app."),
+                    "{shown}"
+                );
+                assert!(
+                    shown.contains("+The cache lives in $XDG_CACHE_HOME/app."),
+                    "{shown}"
+                );
+                "c"
+            }
+            "Note to skip" => {
+                // An unknown answer asks again.
+                tty.send_line("x").unwrap();
+                tty.exp_string("unknown answer \"x\"").unwrap();
+                tty.exp_string(prompt).unwrap();
+                "s"
+            }
+            "Note left at quit" => "q",
+            other => panic!("unexpected item {other}"),
+        };
+        if key != "c" {
+            // A new record is shown whole.
+            assert!(shown.contains("review: proposed"), "{shown}");
+        }
+        tty.send_line(key).unwrap();
+        match key {
+            "a" => {
+                tty.exp_string("approved").unwrap();
+            }
+            "r" => {
+                tty.exp_string("rejected").unwrap();
+            }
+            "c" => {
+                tty.exp_string("changes_requested").unwrap();
+            }
+            _ => {}
+        }
+        seen.push(title);
+        if key == "q" {
+            break;
+        }
+    }
+    tty.exp_eof().expect("review ends after quit");
+    let status = tty.process().wait().unwrap();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen.last().unwrap(), "Note left at quit");
+
+    let review = |id: &str| ok(d, &["show", id, "--format", "json"]).json()["review"].clone();
+    assert_eq!(review(&accept), "approved");
+    assert_eq!(review(&reject), "rejected");
+    assert_eq!(review(&skip), "proposed");
+    assert_eq!(review(&left), "proposed");
+    // The approved record stays; its proposal now asks for changes.
+    assert_eq!(review(&revised), "approved");
+    let proposal = ok(d, &["show", &revised, "--proposal", "--format", "json"]).json();
+    assert_eq!(proposal["review"], "changes_requested", "{proposal:#}");
+    // Approvals carry the human's name, via the CLI.
+    let history = ok(d, &["history", &accept, "--format", "json"]).json();
+    let approved = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "approved")
+        .expect("approved event");
+    assert_eq!(approved["actor"], "human:alice");
+    assert_eq!(approved["via"], "cli");
+    // What is left is what was skipped or not reached.
+    let q = ok(d, &["review", "--format", "json"]).json();
+    let mut left_titles: Vec<&str> = q["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    left_titles.sort_unstable();
+    assert_eq!(left_titles, ["Note left at quit", "Note to skip"]);
+}
