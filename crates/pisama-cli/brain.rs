@@ -599,11 +599,7 @@ fn new(args: &BrainArgs, brain: &Brain, n: &NewArgs, me: &Actor) -> Result<Exit,
         let (rel, to) = l
             .split_once(':')
             .ok_or_else(|| Failure::input(format!("--link {l:?}: expected rel:ID")))?;
-        let to = if to.starts_with("path:") {
-            to.to_owned()
-        } else {
-            brain.get(to).map_err(fail)?.record.id.to_string()
-        };
+        let to = brain.link_target(to).map_err(fail)?;
         rec.links.push(Link {
             rel: rel.to_owned(),
             to,

@@ -208,7 +208,12 @@ fn bad_input_gives_clear_errors_and_keeps_files() {
         ],
     );
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no record matches"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("link target 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB does not exist (dangling link)"),
+        "{}",
+        r.stderr
+    );
     let broken = "---\nid: 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB\nkind: note\ntitle: [oops\n---\nbody\n";
     std::fs::write(
         d.join(".brain/notes/broken--01JDQ3K8Z6Q2W7X9Y4T5R1M0AB.md"),
@@ -1403,4 +1408,35 @@ fn interactive_review_queue_in_a_terminal() {
         .collect();
     left_titles.sort_unstable();
     assert_eq!(left_titles, ["Note left at quit", "Note to skip"]);
+}
+
+/// A link to a record that does not exist says "dangling link" and names it, from `new --link`
+/// and from `link` alike; nothing is written.
+#[test]
+fn dangling_links_are_named_the_same_way_everywhere() {
+    let tmp = repo();
+    let d = tmp.path();
+    let id = create(d, &["note", "--title", "Linked from", "--draft"]);
+    let before = ok(d, &["status", "--format", "json"]).json();
+    for target in ["01JDQ3K8Z6Q2W7X9Y4T5R1M0AB", "ZZZZ9999"] {
+        let link = format!("relates_to:{target}");
+        let r = brain(d, &["new", "note", "--title", "x", "--link", &link]);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        let want = format!("link target {target} does not exist (dangling link)");
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+        let r = brain(d, &["link", &id, "relates_to", target]);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+    }
+    let after = ok(d, &["status", "--format", "json"]).json();
+    assert_eq!(before["records"], after["records"]);
+    assert_eq!(before["journal_events"], after["journal_events"]);
+    // A missing *source* record is still "no record matches".
+    let r = brain(d, &["link", "ZZZZ9999", "relates_to", &id]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no record matches `ZZZZ9999`"),
+        "{}",
+        r.stderr
+    );
 }
