@@ -394,7 +394,7 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
     let pending = brain.pending().map_err(fail)?;
     let stale = brain.stale().map_err(fail)?;
     let (_, report) = brain.fresh_index().map_err(fail)?;
-    let journal = brain.journal().verify();
+    let journal = brain.journal().verify_report();
     if args.format == ReportFormat::Json {
         let by_kind: serde_json::Map<String, serde_json::Value> = counts
             .iter()
@@ -418,7 +418,8 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
             })).collect::<Vec<_>>(),
             "stale": stale,
             "index": report,
-            "journal_events": journal.as_ref().ok(),
+            "journal_events": journal.as_ref().ok().map(|v| v.events),
+            "journal_merged_branches": journal.as_ref().ok().map(|v| v.merged_branches),
             "journal_error": journal.as_ref().err().map(ToString::to_string),
         }))
         .map(|()| Exit::Ok);
@@ -462,7 +463,11 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
             .unwrap_or_default()
     );
     match journal {
-        Ok(n) => println!("journal: {n} event(s), chain verified"),
+        Ok(v) if v.merged_branches > 0 => println!(
+            "journal: {} event(s), chain verified ({} merged branch(es))",
+            v.events, v.merged_branches
+        ),
+        Ok(v) => println!("journal: {} event(s), chain verified", v.events),
         Err(e) => println!("journal: BROKEN: {e}"),
     }
     Ok(Exit::Ok)

@@ -1440,3 +1440,100 @@ fn dangling_links_are_named_the_same_way_everywhere() {
         r.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The journal across a git merge
+
+/// Runs git in `dir` with no user or system configuration.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join(".home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.invalid")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two branches each capture and approve records; `git merge` unions the journal (the
+/// `.gitattributes` that `brain init` writes), and the merged brain verifies and keeps working.
+#[test]
+fn journal_verifies_after_a_git_union_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    ok(d, &["init"]);
+    let shared = create(
+        d,
+        &["note", "--title", "Shared before the fork", "--body", "x"],
+    );
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "brain"]);
+    git(d, &["checkout", "-qb", "feature"]);
+    let f1 = create(d, &["note", "--title", "Feature note", "--body", "f"]);
+    approve(d, &f1);
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "feature work"]);
+    git(d, &["checkout", "-q", "main"]);
+    let m1 = create(d, &["note", "--title", "Main note", "--body", "m"]);
+    approve(d, &shared);
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "main work"]);
+    git(d, &["merge", "-q", "--no-edit", "feature"]);
+    let journal = crate::support::files_under(&d.join(".brain/journal"));
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    let text = std::fs::read_to_string(&journal[0]).unwrap();
+    assert!(!text.contains("<<<<<<<"), "{text}");
+    // created shared; main: created m1, approved shared; feature: created f1, approved f1.
+    assert_eq!(text.lines().count(), 5, "{text}");
+
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+    let s = ok(d, &["status", "--format", "json"]).json();
+    assert_eq!(s["journal_events"], 5, "{s:#}");
+    assert_eq!(s["journal_merged_branches"], 1, "{s:#}");
+    assert_eq!(s["records"], 3);
+    let r = ok(d, &["status"]);
+    assert!(
+        r.stdout
+            .contains("journal: 5 event(s), chain verified (1 merged branch(es))"),
+        "{}",
+        r.stdout
+    );
+    // History reads both branches' events; the merged brain keeps accepting writes.
+    let h = ok(d, &["history", &f1, "--format", "json"]).json();
+    let events: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "approved"]);
+    approve(d, &m1);
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+    // Tampering with a line a later line chains from is still caught.
+    let text = std::fs::read_to_string(&journal[0]).unwrap();
+    let first = text.lines().next().unwrap();
+    std::fs::write(
+        &journal[0],
+        text.replacen(first, &first.replace("\"created\"", "\"archived\""), 1),
+    )
+    .unwrap();
+    let r = brain(d, &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains(":2: chain broken"), "{}", r.stdout);
+}
