@@ -667,12 +667,18 @@ fn edit(args: &BrainArgs, brain: &Brain, id: &str, me: &Actor) -> Result<Exit, F
             Ok(Exit::Ok)
         }
         Err(err) => {
-            // Keep the user's work.
+            // Keep the user's work: in the git-ignored `local/`, and not as `.md`, which
+            // would make it a record of `local/` (an invalid one, or a duplicate id).
             let keep = brain
                 .dir()
                 .join("local")
-                .join(format!("edit-{}.md", e.record.id));
-            let _ = std::fs::write(&keep, &edited);
+                .join(format!("edit-{}.md.txt", e.record.id));
+            if let Err(werr) = std::fs::write(&keep, &edited) {
+                return Err(Failure::input(format!(
+                    "{err}\nyour edit could not be saved ({}: {werr}); it was:\n{edited}",
+                    keep.display()
+                )));
+            }
             Err(Failure::input(format!(
                 "{err}\nyour edit is saved in {}",
                 keep.display()

@@ -1537,3 +1537,126 @@ fn journal_verifies_after_a_git_union_merge() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains(":2: chain broken"), "{}", r.stdout);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `$EDITOR`
+
+/// Writes an executable `sh` script in `d` and returns its path as a string.
+fn script(d: &Path, name: &str, body: &str) -> String {
+    let p = d.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    make_executable(&p);
+    p.to_str().unwrap().to_owned()
+}
+
+fn edit_with(d: &Path, id: &str, editor: &str) -> Run {
+    brain_env(d, &["edit", id], &[("EDITOR", editor)])
+}
+
+#[test]
+fn edit_in_editor_changes_drafts_in_place_and_approved_records_by_proposal() {
+    let tmp = repo();
+    let d = tmp.path();
+    let shout = script(d, "shout.sh", "sed -i 's/quiet/LOUD/' \"$1\"");
+    let whisper = script(d, "whisper.sh", "sed -i 's/LOUD/whispered/' \"$1\"");
+    let nothing = script(d, "nothing.sh", "true");
+    let fails = script(d, "fails.sh", "sed -i 's/quiet/LOUD/' \"$1\"; exit 3");
+    let breaks = script(
+        d,
+        "breaks.sh",
+        "sed -i 's/^review: .*/review: [broken/' \"$1\"",
+    );
+    let reid = script(
+        d,
+        "reid.sh",
+        "sed -i 's/^id: .*/id: 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB/' \"$1\"",
+    );
+    let body = |id: &str, proposal: bool| {
+        let mut args = vec!["show", id, "--format", "json"];
+        if proposal {
+            args.push("--proposal");
+        }
+        ok(d, &args).json()
+    };
+
+    // A draft changes in place and stays a draft.
+    let draft = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Draft",
+            "--body",
+            "a quiet note",
+            "--draft",
+        ],
+    );
+    let r = edit_with(d, &draft, &shout);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("revised "), "{}", r.stdout);
+    let rec = body(&draft, false);
+    assert_eq!(rec["body"], "a LOUD note\n");
+    assert_eq!(rec["review"], "draft");
+    assert_eq!(rec["revision"], 0);
+
+    // An approved record gets a proposal; the approved text stays.
+    let approved = create(
+        d,
+        &["note", "--title", "Approved", "--body", "a quiet rule"],
+    );
+    approve(d, &approved);
+    let r = edit_with(d, &approved, &shout);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("(proposal)"), "{}", r.stdout);
+    assert_eq!(body(&approved, false)["body"], "a quiet rule\n");
+    let p = body(&approved, true);
+    assert_eq!(
+        (p["body"].as_str(), p["revision"].as_i64()),
+        (Some("a LOUD rule\n"), Some(2))
+    );
+    assert_eq!(p["review"], "proposed");
+    // Editing again edits the pending proposal (still r2), not the approved text.
+    let r = edit_with(d, &approved, &whisper);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let p = body(&approved, true);
+    assert_eq!(
+        (p["body"].as_str(), p["revision"].as_i64()),
+        (Some("a whispered rule\n"), Some(2))
+    );
+    assert_eq!(body(&approved, false)["body"], "a quiet rule\n");
+
+    // No change, a failing editor, a broken or id-changing save: nothing changes.
+    let events = || ok(d, &["status", "--format", "json"]).json()["journal_events"].clone();
+    let before = events();
+    let r = edit_with(d, &draft, &nothing);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout.trim(), "no changes");
+    let r = edit_with(d, &draft, &fails);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nothing changed"), "{}", r.stderr);
+    for (editor, why) in [(&breaks, "YAML"), (&reid, "immutable")] {
+        let r = edit_with(d, &draft, editor);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        // The user's work is kept, outside the records `scan` reads.
+        let kept = r
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("your edit is saved in "))
+            .unwrap_or_else(|| panic!("{}", r.stderr));
+        assert!(
+            std::fs::read_to_string(kept)
+                .unwrap()
+                .contains("a LOUD note")
+        );
+    }
+    assert_eq!(events(), before);
+    assert_eq!(body(&draft, false)["body"], "a LOUD note\n");
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+
+    // Without $EDITOR the command says what to set.
+    let r = brain(d, &["edit", &draft]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("set $EDITOR"), "{}", r.stderr);
+}

@@ -179,7 +179,7 @@ impl Brain {
                         id: id.clone(),
                         path: Some(path.clone()),
                         message: format!(
-                            "{path}: {} possible secret(s) ({}); edit the file or run `pisama brain check --fix-secrets`",
+                            "{path}: {} possible secret(s) ({}); remove it from the file (an allowlist regex in brain.toml keeps a false positive)",
                             found.count(),
                             found.rules().join(", ")
                         ),
