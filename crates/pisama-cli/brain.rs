@@ -98,6 +98,9 @@ enum BrainCommand {
         /// Only list approved records whose anchored code changed
         #[arg(long)]
         stale: bool,
+        /// Report reviews pending longer than N days (default: review.pending_max_days in brain.toml; 0: off)
+        #[arg(long, value_name = "N")]
+        pending_days: Option<u32>,
     },
     /// Rebuild the search index from the files
     Reindex,
@@ -303,7 +306,10 @@ pub(crate) fn run(args: &BrainArgs) -> Result<Exit, Failure> {
             outcome(args, &o)?;
             Ok(Exit::Ok)
         }
-        BrainCommand::Check { stale } => check(args, &brain, *stale),
+        BrainCommand::Check {
+            stale,
+            pending_days,
+        } => check(args, &brain, *stale, *pending_days),
         BrainCommand::Reindex => {
             let r = brain.reindex().map_err(fail)?;
             if args.format == ReportFormat::Json {
@@ -848,7 +854,12 @@ fn history(args: &BrainArgs, brain: &Brain, id: &str) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-fn check(args: &BrainArgs, brain: &Brain, stale_only: bool) -> Result<Exit, Failure> {
+fn check(
+    args: &BrainArgs,
+    brain: &Brain,
+    stale_only: bool,
+    pending_days: Option<u32>,
+) -> Result<Exit, Failure> {
     let problems = if stale_only {
         brain
             .stale()
@@ -865,7 +876,12 @@ fn check(args: &BrainArgs, brain: &Brain, stale_only: bool) -> Result<Exit, Fail
             })
             .collect()
     } else {
-        brain.check(CheckOptions::default()).map_err(fail)?
+        brain
+            .check(CheckOptions {
+                pending_max_days: pending_days,
+                ..CheckOptions::default()
+            })
+            .map_err(fail)?
     };
     if args.format == ReportFormat::Json {
         json(&serde_json::json!({"ok": problems.is_empty(), "problems": problems}))?;

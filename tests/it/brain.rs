@@ -1660,3 +1660,95 @@ fn edit_in_editor_changes_drafts_in_place_and_approved_records_by_proposal() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("set $EDITOR"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// `check`: reviews left waiting
+
+/// Sets a record file's `created` and `updated` to a day in 2020.
+fn backdate(file: &Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|l| {
+            if l.starts_with("updated: ") || l.starts_with("created: ") {
+                format!("{}2020-01-01T00:00:00Z\n", &l[..9])
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(file, text).unwrap();
+}
+
+#[test]
+fn check_flags_reviews_pending_longer_than_the_limit() {
+    let tmp = repo();
+    let d = tmp.path();
+    let toml = std::fs::read_to_string(d.join(".brain/brain.toml")).unwrap();
+    assert!(toml.contains("\npending_max_days = 30\n"), "{toml}");
+    let old = create(d, &["note", "--title", "Old proposal", "--body", "b"]);
+    let fresh = create(d, &["note", "--title", "Fresh proposal", "--body", "b"]);
+    let revised = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Approved with old revision",
+            "--body",
+            "b",
+        ],
+    );
+    approve(d, &revised);
+    ok(d, &["link", &revised, "relates_to", &fresh]);
+    let draft = create(
+        d,
+        &["note", "--title", "Old draft", "--body", "b", "--draft"],
+    );
+    let path_of = |id: &str| {
+        d.join(
+            ok(d, &["show", id, "--format", "json"]).json()["path"]
+                .as_str()
+                .unwrap(),
+        )
+    };
+    backdate(&path_of(&old));
+    backdate(&path_of(&draft));
+    let proposals = crate::support::files_under(&d.join(".brain/proposals"));
+    assert_eq!(proposals.len(), 1);
+    backdate(&proposals[0]);
+    assert_eq!(ok(d, &["check", "--pending-days", "0"]).stdout.trim(), "ok");
+
+    let r = brain(d, &["check", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v = r.json();
+    let mut flagged: Vec<(&str, &str)> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["category"], "pending", "{p:#}");
+            (p["id"].as_str().unwrap(), p["message"].as_str().unwrap())
+        })
+        .collect();
+    flagged.sort_unstable();
+    let mut want = vec![old.as_str(), revised.as_str()];
+    want.sort_unstable();
+    assert_eq!(flagged.iter().map(|f| f.0).collect::<Vec<_>>(), want);
+    for (id, message) in &flagged {
+        assert!(message.contains("days for review (limit 30"), "{message}");
+        if *id == revised {
+            assert!(
+                message.contains("proposals/") && message.contains("the proposal for"),
+                "{message}"
+            );
+        }
+    }
+    // A larger limit, or none, passes; reviewing clears it.
+    assert_eq!(
+        ok(d, &["check", "--pending-days", "100000"]).stdout.trim(),
+        "ok"
+    );
+    approve(d, &old);
+    ok(d, &["reject", &revised, "--yes"]);
+    assert_eq!(ok(d, &["check"]).stdout.trim(), "ok");
+}
