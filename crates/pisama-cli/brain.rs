@@ -98,6 +98,9 @@ enum BrainCommand {
         /// Only list approved records whose anchored code changed
         #[arg(long)]
         stale: bool,
+        /// Report reviews pending longer than N days (default: review.pending_max_days in brain.toml; 0: off)
+        #[arg(long, value_name = "N")]
+        pending_days: Option<u32>,
     },
     /// Rebuild the search index from the files
     Reindex,
@@ -303,7 +306,10 @@ pub(crate) fn run(args: &BrainArgs) -> Result<Exit, Failure> {
             outcome(args, &o)?;
             Ok(Exit::Ok)
         }
-        BrainCommand::Check { stale } => check(args, &brain, *stale),
+        BrainCommand::Check {
+            stale,
+            pending_days,
+        } => check(args, &brain, *stale, *pending_days),
         BrainCommand::Reindex => {
             let r = brain.reindex().map_err(fail)?;
             if args.format == ReportFormat::Json {
@@ -394,7 +400,7 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
     let pending = brain.pending().map_err(fail)?;
     let stale = brain.stale().map_err(fail)?;
     let (_, report) = brain.fresh_index().map_err(fail)?;
-    let journal = brain.journal().verify();
+    let journal = brain.journal().verify_report();
     if args.format == ReportFormat::Json {
         let by_kind: serde_json::Map<String, serde_json::Value> = counts
             .iter()
@@ -418,7 +424,8 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
             })).collect::<Vec<_>>(),
             "stale": stale,
             "index": report,
-            "journal_events": journal.as_ref().ok(),
+            "journal_events": journal.as_ref().ok().map(|v| v.events),
+            "journal_merged_branches": journal.as_ref().ok().map(|v| v.merged_branches),
             "journal_error": journal.as_ref().err().map(ToString::to_string),
         }))
         .map(|()| Exit::Ok);
@@ -462,7 +469,11 @@ fn status(args: &BrainArgs, brain: &Brain) -> Result<Exit, Failure> {
             .unwrap_or_default()
     );
     match journal {
-        Ok(n) => println!("journal: {n} event(s), chain verified"),
+        Ok(v) if v.merged_branches > 0 => println!(
+            "journal: {} event(s), chain verified ({} merged branch(es))",
+            v.events, v.merged_branches
+        ),
+        Ok(v) => println!("journal: {} event(s), chain verified", v.events),
         Err(e) => println!("journal: BROKEN: {e}"),
     }
     Ok(Exit::Ok)
@@ -599,11 +610,7 @@ fn new(args: &BrainArgs, brain: &Brain, n: &NewArgs, me: &Actor) -> Result<Exit,
         let (rel, to) = l
             .split_once(':')
             .ok_or_else(|| Failure::input(format!("--link {l:?}: expected rel:ID")))?;
-        let to = if to.starts_with("path:") {
-            to.to_owned()
-        } else {
-            brain.get(to).map_err(fail)?.record.id.to_string()
-        };
+        let to = brain.link_target(to).map_err(fail)?;
         rec.links.push(Link {
             rel: rel.to_owned(),
             to,
@@ -666,12 +673,18 @@ fn edit(args: &BrainArgs, brain: &Brain, id: &str, me: &Actor) -> Result<Exit, F
             Ok(Exit::Ok)
         }
         Err(err) => {
-            // Keep the user's work.
+            // Keep the user's work: in the git-ignored `local/`, and not as `.md`, which
+            // would make it a record of `local/` (an invalid one, or a duplicate id).
             let keep = brain
                 .dir()
                 .join("local")
-                .join(format!("edit-{}.md", e.record.id));
-            let _ = std::fs::write(&keep, &edited);
+                .join(format!("edit-{}.md.txt", e.record.id));
+            if let Err(werr) = std::fs::write(&keep, &edited) {
+                return Err(Failure::input(format!(
+                    "{err}\nyour edit could not be saved ({}: {werr}); it was:\n{edited}",
+                    keep.display()
+                )));
+            }
             Err(Failure::input(format!(
                 "{err}\nyour edit is saved in {}",
                 keep.display()
@@ -768,17 +781,25 @@ fn review_queue(args: &BrainArgs, brain: &Brain, me: &Actor) -> Result<Exit, Fai
             ),
             None => print!("{}", e.record.to_markdown()),
         }
-        eprint!("[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ");
-        let _ = io::stderr().flush();
-        let mut answer = String::new();
-        io::stdin().lock().read_line(&mut answer)?;
-        let verdict = match answer.trim() {
-            "a" => Verdict::Approve,
-            "r" => Verdict::Reject,
-            "c" => Verdict::RequestChanges,
-            "q" => break,
-            _ => continue,
+        // `None`: skip this one; an unknown answer asks again; end of input quits.
+        let verdict = loop {
+            eprint!("[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ");
+            let _ = io::stderr().flush();
+            let mut answer = String::new();
+            if io::stdin().lock().read_line(&mut answer)? == 0 {
+                eprintln!();
+                return Ok(Exit::Ok);
+            }
+            match answer.trim() {
+                "a" => break Some(Verdict::Approve),
+                "r" => break Some(Verdict::Reject),
+                "c" => break Some(Verdict::RequestChanges),
+                "s" | "" => break None,
+                "q" => return Ok(Exit::Ok),
+                other => eprintln!("unknown answer {other:?}"),
+            }
         };
+        let Some(verdict) = verdict else { continue };
         let rev = p.as_ref().map(|p| p.record.revision);
         let o = brain
             .review(&e.record.id.to_string(), rev, verdict, me, None)
@@ -833,7 +854,12 @@ fn history(args: &BrainArgs, brain: &Brain, id: &str) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-fn check(args: &BrainArgs, brain: &Brain, stale_only: bool) -> Result<Exit, Failure> {
+fn check(
+    args: &BrainArgs,
+    brain: &Brain,
+    stale_only: bool,
+    pending_days: Option<u32>,
+) -> Result<Exit, Failure> {
     let problems = if stale_only {
         brain
             .stale()
@@ -850,7 +876,12 @@ fn check(args: &BrainArgs, brain: &Brain, stale_only: bool) -> Result<Exit, Fail
             })
             .collect()
     } else {
-        brain.check(CheckOptions::default()).map_err(fail)?
+        brain
+            .check(CheckOptions {
+                pending_max_days: pending_days,
+                ..CheckOptions::default()
+            })
+            .map_err(fail)?
     };
     if args.format == ReportFormat::Json {
         json(&serde_json::json!({"ok": problems.is_empty(), "problems": problems}))?;

@@ -208,7 +208,12 @@ fn bad_input_gives_clear_errors_and_keeps_files() {
         ],
     );
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no record matches"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("link target 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB does not exist (dangling link)"),
+        "{}",
+        r.stderr
+    );
     let broken = "---\nid: 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB\nkind: note\ntitle: [oops\n---\nbody\n";
     std::fs::write(
         d.join(".brain/notes/broken--01JDQ3K8Z6Q2W7X9Y4T5R1M0AB.md"),
@@ -1241,4 +1246,509 @@ fn export_bundle_holds_approved_redacted_records_only() {
         now.iter()
             .all(|f| !f.to_string_lossy().contains("keep-traces-local"))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interactive review, driven in a pseudo-terminal
+
+/// `pisama brain review` on a terminal: every key of the queue, with the diff of a proposal.
+#[cfg(unix)]
+#[test]
+fn interactive_review_queue_in_a_terminal() {
+    use rexpect::process::WaitStatus;
+
+    let tmp = repo();
+    let d = tmp.path();
+    let accept = create(
+        d,
+        &["note", "--title", "Note to approve", "--body", "Keep me."],
+    );
+    let reject = create(
+        d,
+        &["note", "--title", "Note to reject", "--body", "Drop me."],
+    );
+    let revised = create(
+        d,
+        &[
+            "memory",
+            "--title",
+            "Proposal needing changes",
+            "--field",
+            "memory_type=fact",
+            "--body",
+            "The cache lives in /var/cache/app.",
+        ],
+    );
+    approve(d, &revised);
+    let editor = d.join("rewrite.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's#/var/cache/app#$XDG_CACHE_HOME/app#' \"$1\"\n",
+    )
+    .unwrap();
+    make_executable(&editor);
+    let r = brain_env(
+        d,
+        &["edit", &revised],
+        &[("EDITOR", editor.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let skip = create(d, &["note", "--title", "Note to skip", "--body", "Later."]);
+    // The queue is oldest first (by second): the record left when quitting comes last.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let left = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Note left at quit",
+            "--body",
+            "Untouched.",
+        ],
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pisama"));
+    cmd.args(["brain", "review"])
+        .current_dir(d)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("HOME", d.join(".home"))
+        .env("USER", "alice")
+        .env_remove("PISAMA_ACTOR");
+    let mut tty = rexpect::session::spawn_command(cmd, Some(20_000)).expect("spawn in a pty");
+    let prompt = "[a]pprove, [r]eject, request [c]hanges, [s]kip, [q]uit: ";
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let (_, header) = tty
+            .exp_regex(r#"=== [0-9A-Z]{8} [a-z_]+ "[^"]+" ==="#)
+            .expect("a queue item");
+        let title = header.split('"').nth(1).unwrap().to_owned();
+        let shown = tty.exp_string(prompt).expect("the prompt");
+        let key = match title.as_str() {
+            "Note to approve" => "a",
+            "Note to reject" => "r",
+            "Proposal needing changes" => {
+                // A proposal is shown as a diff against the approved text.
+                assert!(shown.contains("--- r1 (approved)"), "{shown}");
+                assert!(shown.contains("+++ r2 (proposed)"), "{shown}");
+                assert!(
+                    shown.contains("-The cache lives in /var/cache/app."),
+                    "{shown}"
+                );
+                assert!(
+                    shown.contains("+The cache lives in $XDG_CACHE_HOME/app."),
+                    "{shown}"
+                );
+                "c"
+            }
+            "Note to skip" => {
+                // An unknown answer asks again.
+                tty.send_line("x").unwrap();
+                tty.exp_string("unknown answer \"x\"").unwrap();
+                tty.exp_string(prompt).unwrap();
+                "s"
+            }
+            "Note left at quit" => "q",
+            other => panic!("unexpected item {other}"),
+        };
+        if key != "c" {
+            // A new record is shown whole.
+            assert!(shown.contains("review: proposed"), "{shown}");
+        }
+        tty.send_line(key).unwrap();
+        match key {
+            "a" => {
+                tty.exp_string("approved").unwrap();
+            }
+            "r" => {
+                tty.exp_string("rejected").unwrap();
+            }
+            "c" => {
+                tty.exp_string("changes_requested").unwrap();
+            }
+            _ => {}
+        }
+        seen.push(title);
+        if key == "q" {
+            break;
+        }
+    }
+    tty.exp_eof().expect("review ends after quit");
+    let status = tty.process().wait().unwrap();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen.last().unwrap(), "Note left at quit");
+
+    let review = |id: &str| ok(d, &["show", id, "--format", "json"]).json()["review"].clone();
+    assert_eq!(review(&accept), "approved");
+    assert_eq!(review(&reject), "rejected");
+    assert_eq!(review(&skip), "proposed");
+    assert_eq!(review(&left), "proposed");
+    // The approved record stays; its proposal now asks for changes.
+    assert_eq!(review(&revised), "approved");
+    let proposal = ok(d, &["show", &revised, "--proposal", "--format", "json"]).json();
+    assert_eq!(proposal["review"], "changes_requested", "{proposal:#}");
+    // Approvals carry the human's name, via the CLI.
+    let history = ok(d, &["history", &accept, "--format", "json"]).json();
+    let approved = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "approved")
+        .expect("approved event");
+    assert_eq!(approved["actor"], "human:alice");
+    assert_eq!(approved["via"], "cli");
+    // What is left is what was skipped or not reached.
+    let q = ok(d, &["review", "--format", "json"]).json();
+    let mut left_titles: Vec<&str> = q["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    left_titles.sort_unstable();
+    assert_eq!(left_titles, ["Note left at quit", "Note to skip"]);
+}
+
+/// A link to a record that does not exist says "dangling link" and names it, from `new --link`
+/// and from `link` alike; nothing is written.
+#[test]
+fn dangling_links_are_named_the_same_way_everywhere() {
+    let tmp = repo();
+    let d = tmp.path();
+    let id = create(d, &["note", "--title", "Linked from", "--draft"]);
+    let before = ok(d, &["status", "--format", "json"]).json();
+    for target in ["01JDQ3K8Z6Q2W7X9Y4T5R1M0AB", "ZZZZ9999"] {
+        let link = format!("relates_to:{target}");
+        let r = brain(d, &["new", "note", "--title", "x", "--link", &link]);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        let want = format!("link target {target} does not exist (dangling link)");
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+        let r = brain(d, &["link", &id, "relates_to", target]);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        assert!(r.stderr.contains(&want), "{}", r.stderr);
+    }
+    let after = ok(d, &["status", "--format", "json"]).json();
+    assert_eq!(before["records"], after["records"]);
+    assert_eq!(before["journal_events"], after["journal_events"]);
+    // A missing *source* record is still "no record matches".
+    let r = brain(d, &["link", "ZZZZ9999", "relates_to", &id]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no record matches `ZZZZ9999`"),
+        "{}",
+        r.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal across a git merge
+
+/// Runs git in `dir` with no user or system configuration.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir.join(".home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Alice")
+        .env("GIT_AUTHOR_EMAIL", "alice@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Alice")
+        .env("GIT_COMMITTER_EMAIL", "alice@example.invalid")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Two branches each capture and approve records; `git merge` unions the journal (the
+/// `.gitattributes` that `brain init` writes), and the merged brain verifies and keeps working.
+#[test]
+fn journal_verifies_after_a_git_union_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    git(d, &["init", "-q", "-b", "main"]);
+    ok(d, &["init"]);
+    let shared = create(
+        d,
+        &["note", "--title", "Shared before the fork", "--body", "x"],
+    );
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "brain"]);
+    git(d, &["checkout", "-qb", "feature"]);
+    let f1 = create(d, &["note", "--title", "Feature note", "--body", "f"]);
+    approve(d, &f1);
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "feature work"]);
+    git(d, &["checkout", "-q", "main"]);
+    let m1 = create(d, &["note", "--title", "Main note", "--body", "m"]);
+    approve(d, &shared);
+    git(d, &["add", "-A"]);
+    git(d, &["commit", "-qm", "main work"]);
+    git(d, &["merge", "-q", "--no-edit", "feature"]);
+    let journal = crate::support::files_under(&d.join(".brain/journal"));
+    assert_eq!(journal.len(), 1, "{journal:?}");
+    let text = std::fs::read_to_string(&journal[0]).unwrap();
+    assert!(!text.contains("<<<<<<<"), "{text}");
+    // created shared; main: created m1, approved shared; feature: created f1, approved f1.
+    assert_eq!(text.lines().count(), 5, "{text}");
+
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+    let s = ok(d, &["status", "--format", "json"]).json();
+    assert_eq!(s["journal_events"], 5, "{s:#}");
+    assert_eq!(s["journal_merged_branches"], 1, "{s:#}");
+    assert_eq!(s["records"], 3);
+    let r = ok(d, &["status"]);
+    assert!(
+        r.stdout
+            .contains("journal: 5 event(s), chain verified (1 merged branch(es))"),
+        "{}",
+        r.stdout
+    );
+    // History reads both branches' events; the merged brain keeps accepting writes.
+    let h = ok(d, &["history", &f1, "--format", "json"]).json();
+    let events: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "approved"]);
+    approve(d, &m1);
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+    // Tampering with a line a later line chains from is still caught.
+    let text = std::fs::read_to_string(&journal[0]).unwrap();
+    let first = text.lines().next().unwrap();
+    std::fs::write(
+        &journal[0],
+        text.replacen(first, &first.replace("\"created\"", "\"archived\""), 1),
+    )
+    .unwrap();
+    let r = brain(d, &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stdout.contains(":2: chain broken"), "{}", r.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `$EDITOR`
+
+/// Writes an executable `sh` script in `d` and returns its path as a string.
+fn script(d: &Path, name: &str, body: &str) -> String {
+    let p = d.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    make_executable(&p);
+    p.to_str().unwrap().to_owned()
+}
+
+fn edit_with(d: &Path, id: &str, editor: &str) -> Run {
+    brain_env(d, &["edit", id], &[("EDITOR", editor)])
+}
+
+#[test]
+fn edit_in_editor_changes_drafts_in_place_and_approved_records_by_proposal() {
+    let tmp = repo();
+    let d = tmp.path();
+    let shout = script(d, "shout.sh", "sed -i 's/quiet/LOUD/' \"$1\"");
+    let whisper = script(d, "whisper.sh", "sed -i 's/LOUD/whispered/' \"$1\"");
+    let nothing = script(d, "nothing.sh", "true");
+    let fails = script(d, "fails.sh", "sed -i 's/quiet/LOUD/' \"$1\"; exit 3");
+    let breaks = script(
+        d,
+        "breaks.sh",
+        "sed -i 's/^review: .*/review: [broken/' \"$1\"",
+    );
+    let reid = script(
+        d,
+        "reid.sh",
+        "sed -i 's/^id: .*/id: 01JDQ3K8Z6Q2W7X9Y4T5R1M0AB/' \"$1\"",
+    );
+    let body = |id: &str, proposal: bool| {
+        let mut args = vec!["show", id, "--format", "json"];
+        if proposal {
+            args.push("--proposal");
+        }
+        ok(d, &args).json()
+    };
+
+    // A draft changes in place and stays a draft.
+    let draft = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Draft",
+            "--body",
+            "a quiet note",
+            "--draft",
+        ],
+    );
+    let r = edit_with(d, &draft, &shout);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("revised "), "{}", r.stdout);
+    let rec = body(&draft, false);
+    assert_eq!(rec["body"], "a LOUD note\n");
+    assert_eq!(rec["review"], "draft");
+    assert_eq!(rec["revision"], 0);
+
+    // An approved record gets a proposal; the approved text stays.
+    let approved = create(
+        d,
+        &["note", "--title", "Approved", "--body", "a quiet rule"],
+    );
+    approve(d, &approved);
+    let r = edit_with(d, &approved, &shout);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("(proposal)"), "{}", r.stdout);
+    assert_eq!(body(&approved, false)["body"], "a quiet rule\n");
+    let p = body(&approved, true);
+    assert_eq!(
+        (p["body"].as_str(), p["revision"].as_i64()),
+        (Some("a LOUD rule\n"), Some(2))
+    );
+    assert_eq!(p["review"], "proposed");
+    // Editing again edits the pending proposal (still r2), not the approved text.
+    let r = edit_with(d, &approved, &whisper);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let p = body(&approved, true);
+    assert_eq!(
+        (p["body"].as_str(), p["revision"].as_i64()),
+        (Some("a whispered rule\n"), Some(2))
+    );
+    assert_eq!(body(&approved, false)["body"], "a quiet rule\n");
+
+    // No change, a failing editor, a broken or id-changing save: nothing changes.
+    let events = || ok(d, &["status", "--format", "json"]).json()["journal_events"].clone();
+    let before = events();
+    let r = edit_with(d, &draft, &nothing);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout.trim(), "no changes");
+    let r = edit_with(d, &draft, &fails);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nothing changed"), "{}", r.stderr);
+    for (editor, why) in [(&breaks, "YAML"), (&reid, "immutable")] {
+        let r = edit_with(d, &draft, editor);
+        assert_eq!(r.code, 2, "{}", r.stdout);
+        assert!(r.stderr.contains(why), "{}", r.stderr);
+        // The user's work is kept, outside the records `scan` reads.
+        let kept = r
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("your edit is saved in "))
+            .unwrap_or_else(|| panic!("{}", r.stderr));
+        assert!(
+            std::fs::read_to_string(kept)
+                .unwrap()
+                .contains("a LOUD note")
+        );
+    }
+    assert_eq!(events(), before);
+    assert_eq!(body(&draft, false)["body"], "a LOUD note\n");
+    let r = ok(d, &["check"]);
+    assert_eq!(r.stdout.trim(), "ok");
+
+    // Without $EDITOR the command says what to set.
+    let r = brain(d, &["edit", &draft]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("set $EDITOR"), "{}", r.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// `check`: reviews left waiting
+
+/// Sets a record file's `created` and `updated` to a day in 2020.
+fn backdate(file: &Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let text: String = text
+        .split_inclusive('\n')
+        .map(|l| {
+            if l.starts_with("updated: ") || l.starts_with("created: ") {
+                format!("{}2020-01-01T00:00:00Z\n", &l[..9])
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(file, text).unwrap();
+}
+
+#[test]
+fn check_flags_reviews_pending_longer_than_the_limit() {
+    let tmp = repo();
+    let d = tmp.path();
+    let toml = std::fs::read_to_string(d.join(".brain/brain.toml")).unwrap();
+    assert!(toml.contains("\npending_max_days = 30\n"), "{toml}");
+    let old = create(d, &["note", "--title", "Old proposal", "--body", "b"]);
+    let fresh = create(d, &["note", "--title", "Fresh proposal", "--body", "b"]);
+    let revised = create(
+        d,
+        &[
+            "note",
+            "--title",
+            "Approved with old revision",
+            "--body",
+            "b",
+        ],
+    );
+    approve(d, &revised);
+    ok(d, &["link", &revised, "relates_to", &fresh]);
+    let draft = create(
+        d,
+        &["note", "--title", "Old draft", "--body", "b", "--draft"],
+    );
+    let path_of = |id: &str| {
+        d.join(
+            ok(d, &["show", id, "--format", "json"]).json()["path"]
+                .as_str()
+                .unwrap(),
+        )
+    };
+    backdate(&path_of(&old));
+    backdate(&path_of(&draft));
+    let proposals = crate::support::files_under(&d.join(".brain/proposals"));
+    assert_eq!(proposals.len(), 1);
+    backdate(&proposals[0]);
+    assert_eq!(ok(d, &["check", "--pending-days", "0"]).stdout.trim(), "ok");
+
+    let r = brain(d, &["check", "--format", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let v = r.json();
+    let mut flagged: Vec<(&str, &str)> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["category"], "pending", "{p:#}");
+            (p["id"].as_str().unwrap(), p["message"].as_str().unwrap())
+        })
+        .collect();
+    flagged.sort_unstable();
+    let mut want = vec![old.as_str(), revised.as_str()];
+    want.sort_unstable();
+    assert_eq!(flagged.iter().map(|f| f.0).collect::<Vec<_>>(), want);
+    for (id, message) in &flagged {
+        assert!(message.contains("days for review (limit 30"), "{message}");
+        if *id == revised {
+            assert!(
+                message.contains("proposals/") && message.contains("the proposal for"),
+                "{message}"
+            );
+        }
+    }
+    // A larger limit, or none, passes; reviewing clears it.
+    assert_eq!(
+        ok(d, &["check", "--pending-days", "100000"]).stdout.trim(),
+        "ok"
+    );
+    approve(d, &old);
+    ok(d, &["reject", &revised, "--yes"]);
+    assert_eq!(ok(d, &["check"]).stdout.trim(), "ok");
 }

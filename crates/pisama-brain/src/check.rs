@@ -44,7 +44,8 @@ pub fn anchor(root: &Path, path: &str, lines: Option<String>) -> Result<Evidence
 /// One problem `check` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// schema, `duplicate_id`, `dangling_link`, secret, stale, journal, index, proposal.
+    /// schema, `duplicate_id`, `dangling_link`, secret, stale, journal, index, proposal,
+    /// pending.
     pub category: String,
     pub id: Option<String>,
     pub path: Option<String>,
@@ -56,6 +57,9 @@ pub struct Problem {
 pub struct CheckOptions {
     pub stale: bool,
     pub secrets: bool,
+    /// Report records and proposals waiting for review longer than this many days; `None`
+    /// takes `review.pending_max_days` from `brain.toml`; `Some(0)` turns it off.
+    pub pending_max_days: Option<u32>,
 }
 
 impl Default for CheckOptions {
@@ -63,6 +67,7 @@ impl Default for CheckOptions {
         CheckOptions {
             stale: true,
             secrets: true,
+            pending_max_days: None,
         }
     }
 }
@@ -179,7 +184,7 @@ impl Brain {
                         id: id.clone(),
                         path: Some(path.clone()),
                         message: format!(
-                            "{path}: {} possible secret(s) ({}); edit the file or run `pisama brain check --fix-secrets`",
+                            "{path}: {} possible secret(s) ({}); remove it from the file (an allowlist regex in brain.toml keeps a false positive)",
                             found.count(),
                             found.rules().join(", ")
                         ),
@@ -205,6 +210,33 @@ impl Brain {
                     ),
                 }),
                 Ok(_) => {}
+            }
+        }
+        let limit = opts
+            .pending_max_days
+            .or(self.config().review.pending_max_days)
+            .filter(|d| *d > 0);
+        if let Some(days) = limit {
+            let now = crate::model::now();
+            for (e, p) in self.pending()? {
+                let (rec, rel) = match &p {
+                    Some(p) => (&p.record, &p.rel_path),
+                    None => (&e.record, &e.rel_path),
+                };
+                let waited = now.duration_since(rec.updated).as_secs() / 86_400;
+                if waited > i64::from(days) {
+                    let path = format!(".brain/{}", rel.to_string_lossy());
+                    problems.push(Problem {
+                        category: "pending".into(),
+                        id: Some(rec.id.to_string()),
+                        path: Some(path.clone()),
+                        message: format!(
+                            "{path}: {} \"{}\" has waited {waited} days for review (limit {days}, review.pending_max_days); review it with `pisama brain review`",
+                            if p.is_some() { "the proposal for" } else { "the record" },
+                            rec.title
+                        ),
+                    });
+                }
             }
         }
         if opts.stale {

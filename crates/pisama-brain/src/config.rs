@@ -82,6 +82,10 @@ pub struct ReviewConfig {
     /// Approve `memory` records written with `trust = direct_user` and no redactions on write.
     #[serde(default)]
     pub auto_approve_direct_user_memories: bool,
+    /// `check` reports records and proposals waiting for review longer than this many days
+    /// (absent or 0: no limit).
+    #[serde(default)]
+    pub pending_max_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +193,9 @@ allow = []
 # Lifecycle transitions only a human may make.
 require_human = ["decision:accepted", "work_request:running"]
 auto_approve_direct_user_memories = false
+# `pisama brain check` fails on records and proposals waiting for review longer than this
+# many days (0 turns it off).
+pending_max_days = 30
 
 [context]
 budget_tokens = 2000

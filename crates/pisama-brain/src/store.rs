@@ -524,12 +524,7 @@ impl Brain {
                     l.to
                 )));
             } else {
-                self.resolve(&l.to).map_err(|_| {
-                    Error::Usage(format!(
-                        "link target {} does not exist (dangling link)",
-                        l.to
-                    ))
-                })?;
+                self.resolve(&l.to).map_err(|_| dangling(&l.to))?;
             }
         }
         Ok(())
@@ -803,6 +798,25 @@ impl Brain {
         }
     }
 
+    /// The stored form of a link target a person typed: `path:<path>` as it is, or the full id
+    /// of the record an id, prefix or suffix names. A record that does not exist is a
+    /// "dangling link" error naming what was asked for.
+    pub fn link_target(&self, to: &str) -> Result<String> {
+        if let Some(p) = to.strip_prefix("path:") {
+            if !model::path_inside_repo(p) {
+                return Err(Error::Usage(format!(
+                    "link target `{p}` is outside the repository"
+                )));
+            }
+            return Ok(to.to_owned());
+        }
+        match self.get(to) {
+            Ok(e) => Ok(e.record.id.to_string()),
+            Err(Error::NotFound(_)) => Err(dangling(to)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Adds or removes a link (validating both ends). Part of the next revision.
     pub fn link(
         &self,
@@ -812,12 +826,13 @@ impl Brain {
         remove: bool,
         actor: &Actor,
     ) -> Result<WriteOutcome> {
-        let target = if to.starts_with("path:") {
-            to.to_owned()
-        } else {
-            self.get(to)?.record.id.to_string()
-        };
         let entry = self.get(from)?;
+        let target = if remove && !to.starts_with("path:") && self.resolve(to).is_err() {
+            // Removing a link to a record that is gone: match the stored id.
+            to.to_ascii_uppercase()
+        } else {
+            self.link_target(to)?
+        };
         let link = Link {
             rel: rel.to_owned(),
             to: target,
@@ -1262,6 +1277,10 @@ fn allowed_transition(kind: Kind, from: &str, to: &str) -> Result<()> {
             "a {kind} cannot go from `{from}` to `{to}`"
         )))
     }
+}
+
+fn dangling(to: &str) -> Error {
+    Error::Usage(format!("link target {to} does not exist (dangling link)"))
 }
 
 fn remove_file(path: &Path) -> Result<()> {
