@@ -15,7 +15,8 @@ use regex::Regex;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
-    Speaker, format_number, in_code, is_stopword, key_of, name_words, speaker, timeline,
+    MAX_MATCHES, Speaker, format_number, in_code, is_stopword, key_of, name_words, speaker,
+    timeline,
 };
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -88,7 +89,7 @@ fn state_claim() -> &'static Regex {
 /// `<key> is <value>` claims of a text: (key words, value, byte range).
 fn value_claims(text: &str) -> Vec<(Vec<String>, String, usize, usize)> {
     let mut out = Vec::new();
-    for c in value_claim().captures_iter(text) {
+    for c in value_claim().captures_iter(text).take(MAX_MATCHES) {
         let (Some(all), Some(key), Some(value)) = (c.get(0), c.get(1), c.get(2)) else {
             continue;
         };
@@ -249,7 +250,7 @@ impl Detector for Contradiction {
 /// `((subject, state), positive, quote)` claims of a text.
 fn state_claims(text: &str) -> Vec<((String, String), bool, String)> {
     let mut out = Vec::new();
-    for c in state_claim().captures_iter(text) {
+    for c in state_claim().captures_iter(text).take(MAX_MATCHES) {
         let (Some(all), Some(subject), Some(state)) = (c.get(0), c.get(1), c.get(3)) else {
             continue;
         };

@@ -5,14 +5,16 @@
 //!
 //! Everything here is linear in the text or the number of spans.
 
-#![allow(dead_code)] // helpers land with the detectors that use them
-
 use std::sync::OnceLock;
 
 use regex::Regex;
 
 use crate::view::{Idx, TraceView, is_user};
 use pisama_trace::SpanKind;
+
+/// Most pattern matches examined in one text. Each match looks at its sentence, so an
+/// unbounded number of matches in a huge text would cost its length squared.
+pub(crate) const MAX_MATCHES: usize = 64;
 
 /// Who produced a span's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,22 +234,7 @@ pub(crate) fn sentence_range(text: &str, pos: usize) -> (usize, usize) {
         .unwrap_or((pos.min(text.len()), pos.min(text.len())))
 }
 
-/// A value stated for a key.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum FactValue {
-    Number(f64),
-    Word(String),
-}
-
-impl FactValue {
-    pub(crate) fn render(&self) -> String {
-        match self {
-            FactValue::Number(n) => format_number(*n),
-            FactValue::Word(w) => w.clone(),
-        }
-    }
-}
-
+/// A number rendered without a needless `.0`.
 pub(crate) fn format_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{n:.0}")
@@ -261,7 +248,7 @@ pub(crate) fn format_number(n: f64) -> String {
 pub(crate) struct Fact {
     /// One or two content words, lower-case, singular-ish (trailing `s` dropped).
     pub key: String,
-    pub value: FactValue,
+    pub value: f64,
     /// Byte range of the whole statement in the text.
     pub start: usize,
     pub end: usize,
@@ -292,7 +279,7 @@ fn fact_pattern() -> &'static Regex {
 /// "the count was 8". Keys are the last one or two content words before the verb.
 pub(crate) fn numeric_facts(text: &str) -> Vec<Fact> {
     let mut out = Vec::new();
-    for caps in fact_pattern().captures_iter(text) {
+    for caps in fact_pattern().captures_iter(text).take(MAX_MATCHES) {
         let (Some(all), Some(key_m), Some(num_m)) = (caps.get(0), caps.get(1), caps.get(3)) else {
             continue;
         };
@@ -315,7 +302,7 @@ pub(crate) fn numeric_facts(text: &str) -> Vec<Fact> {
         };
         out.push(Fact {
             key,
-            value: FactValue::Number(value),
+            value,
             start: all.start(),
             end: num_m.end(),
         });
@@ -394,7 +381,7 @@ mod tests {
         let f = numeric_facts("The total population is 4,200. Remaining balance: $55.");
         let keys: Vec<&str> = f.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["total population", "remaining balance (money)"]);
-        assert_eq!(f[0].value, FactValue::Number(4200.0));
+        assert!((f[0].value - 4200.0).abs() < 1e-9);
         assert!(numeric_facts("It is 4 o'clock").is_empty());
         assert!(numeric_facts("").is_empty());
     }
@@ -412,5 +399,89 @@ mod tests {
         let s: Vec<&str> = sentences(t).iter().map(|&(a, b)| t[a..b].trim()).collect();
         assert_eq!(s, ["One.", "Two is 3.5 here!", "Three?", "Four"]);
         assert_eq!(sentence_at(t, 7), "Two is 3.5 here!");
+    }
+
+    /// Every detector built on these helpers survives odd and large inputs: a single span,
+    /// empty texts, multi-byte text, a huge message full of pattern matches, thousands of
+    /// spans.
+    #[test]
+    fn batch_is_robust() {
+        use pisama_trace::{Payload, Span, ToolCall, Trace};
+        let ids = [
+            "contradiction",
+            "disobey-task-constraints",
+            "fabricated-data",
+            "fact-drift",
+            "incorrect-verification",
+            "missing-confirmation",
+            "no-verification",
+            "reasoning-action-mismatch",
+            "task-derailment",
+            "user-frustration",
+        ];
+        let detectors: Vec<_> = crate::detectors::all()
+            .into_iter()
+            .filter(|d| ids.contains(&d.id()))
+            .collect();
+        assert_eq!(detectors.len(), ids.len());
+        let text = |kind: SpanKind, t: &str, k: usize| Span {
+            kind,
+            agent: Some(format!("agent{}", k % 3)),
+            output: Some(Payload::text(t)),
+            step: Some(k as u32),
+            tool: (kind == SpanKind::Tool).then(|| ToolCall {
+                name: "cancel_order".into(),
+                arguments: serde_json::json!({"id": "A1B2"}),
+                ..ToolCall::default()
+            }),
+            ..Span::default()
+        };
+        let huge = "Let's assume the total is 5. I have verified it is correct. I will cancel it. \
+                    The seat is not available. ```x = 1``` é🙂 "
+            .repeat(3000);
+        let mut big = vec![text(
+            SpanKind::Human,
+            "Reply in at most 3 words, in JSON.",
+            0,
+        )];
+        for k in 1..3000 {
+            let kind = [SpanKind::Llm, SpanKind::Tool, SpanKind::Human][k % 3];
+            let t = match k % 7 {
+                0 => String::new(),
+                1 if k == 1 => huge.clone(),
+                2 => "{\"flight_number\": \"HAT1\", \"total_price\": 5}".to_owned(),
+                _ => format!("The total price is {k}. I said that's not what I asked. é"),
+            };
+            big.push(text(kind, &t, k));
+        }
+        let cases = [
+            Trace::default(),
+            Trace {
+                spans: vec![text(SpanKind::Llm, "I have verified it.", 0)],
+                ..Trace::default()
+            },
+            Trace {
+                spans: big,
+                task: Some("Reply in at most 3 words, in JSON.".into()),
+                ..Trace::default()
+            },
+        ];
+        for (n, trace) in cases.iter().enumerate() {
+            let view = TraceView::new(trace);
+            for d in &detectors {
+                let hits = d.detect(&view, &crate::catalog::Params::default());
+                if n == 0 {
+                    assert!(hits.is_empty(), "{} fired on an empty trace", d.id());
+                }
+                for h in hits {
+                    assert!(
+                        (0.0..=1.0).contains(&h.score),
+                        "{}: score {}",
+                        d.id(),
+                        h.score
+                    );
+                }
+            }
+        }
     }
 }

@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::catalog::Params;
-use crate::detectors::dialogue::{agent_messages, sentence_at, sentence_range, task, timeline};
+use crate::detectors::dialogue::{
+    MAX_MATCHES, agent_messages, sentence_at, sentence_range, task, timeline,
+};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
 use crate::view::{Idx, TraceView};
@@ -82,7 +84,7 @@ fn find(text: &str, lower_task: &str) -> Option<(f64, &'static str, String, usiz
     // something invented in the same message.
     let mut invented = false;
     for (re, weight, what) in patterns() {
-        for m in re.find_iter(text) {
+        for m in re.find_iter(text).take(MAX_MATCHES) {
             let sentence = sentence_at(text, m.start());
             // Asking for the data is the right move, not a fabrication.
             if sentence.trim_end().ends_with('?') {

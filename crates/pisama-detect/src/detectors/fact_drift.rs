@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
-    Fact, FactValue, Speaker, format_number, number_key, numeric_facts, speaker, task, timeline,
+    Fact, Speaker, format_number, number_key, numeric_facts, speaker, task, timeline,
 };
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -29,10 +29,7 @@ struct Stated {
 }
 
 fn value(f: &Fact) -> Option<f64> {
-    match f.value {
-        FactValue::Number(n) if n.is_finite() => Some(n),
-        _ => None,
-    }
+    f.value.is_finite().then_some(f.value)
 }
 
 /// Equal, or equal after rounding the more precise one to the other's decimals (4.56 vs

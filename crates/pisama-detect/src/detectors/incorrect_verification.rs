@@ -9,8 +9,8 @@ use regex::Regex;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
-    Speaker, agent_messages, execution_failed, format_number, number_key, sentence_range, speaker,
-    timeline, tool_name,
+    MAX_MATCHES, Speaker, agent_messages, execution_failed, format_number, number_key,
+    sentence_range, speaker, timeline, tool_name,
 };
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -39,7 +39,7 @@ fn not_an_assertion() -> &'static Regex {
 
 /// The verification claim in a text: its byte offset and its sentence.
 fn find_claim(text: &str) -> Option<(usize, &str)> {
-    for m in claim().find_iter(text) {
+    for m in claim().find_iter(text).take(MAX_MATCHES) {
         let (from, to) = sentence_range(text, m.start());
         let sentence = text.get(from..to).unwrap_or("").trim();
         if sentence.ends_with('?') {

@@ -12,8 +12,8 @@ use regex::Regex;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
-    Speaker, agent_messages, is_read_only_tool, name_words, sentence_range, speaker, timeline,
-    tool_name,
+    MAX_MATCHES, Speaker, agent_messages, is_read_only_tool, name_words, sentence_range, speaker,
+    timeline, tool_name,
 };
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -92,7 +92,7 @@ fn conditional() -> &'static Regex {
 
 /// The first committed intent in a text: (verb, intent, the sentence).
 fn find_intent(text: &str) -> Option<(String, Intent, &str)> {
-    for caps in intent_pattern().captures_iter(text) {
+    for caps in intent_pattern().captures_iter(text).take(MAX_MATCHES) {
         let (Some(all), Some(verb)) = (caps.get(0), caps.get(1)) else {
             continue;
         };
@@ -149,10 +149,11 @@ impl Detector for ReasoningActionMismatch {
             };
             // What happened before this agent spoke again or a user answered.
             let next_message = messages.get(k + 1).copied().unwrap_or(usize::MAX);
-            let window: Vec<Idx> = line
+            let from = line.partition_point(|&i| i <= m);
+            let window: Vec<Idx> = line[from..]
                 .iter()
                 .copied()
-                .filter(|&i| i > m && i < next_message)
+                .take_while(|&i| i < next_message)
                 .take_while(|&i| speaker(view, i) != Speaker::User)
                 .filter(|&i| speaker(view, i) == Speaker::Tool)
                 .collect();

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use crate::catalog::Params;
-use crate::detectors::dialogue::{STOPWORDS, Speaker, sentence_at, speaker, timeline};
+use crate::detectors::dialogue::{MAX_MATCHES, STOPWORDS, Speaker, sentence_at, speaker, timeline};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
 use crate::text::{jaccard, shingles};
@@ -161,6 +161,7 @@ impl Detector for UserFrustration {
             }
             let aimed = frustration()
                 .find_iter(said)
+                .take(MAX_MATCHES)
                 .any(|m| at_the_agent().is_match(sentence_at(said, m.start())));
             if aimed {
                 signals.push(Signal::Frustration);
@@ -186,7 +187,7 @@ impl Detector for UserFrustration {
                 signalled.push((u, agent, signals));
             }
         }
-        let Some(&(first_user, first_agent, _)) = signalled.first() else {
+        let Some(&(_, first_agent, _)) = signalled.first() else {
             return Vec::new();
         };
         let mut kinds: Vec<Signal> = signalled.iter().flat_map(|s| s.2.iter().copied()).collect();
@@ -225,7 +226,6 @@ impl Detector for UserFrustration {
             .map(|s| s.describe().trim_start_matches("the user "))
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = first_user;
         vec![Hit {
             score,
             severity: Some(severity),
