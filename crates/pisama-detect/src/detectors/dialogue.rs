@@ -427,13 +427,14 @@ mod tests {
         let text = |kind: SpanKind, t: &str, k: usize| Span {
             kind,
             agent: Some(format!("agent{}", k % 3)),
-            output: Some(Payload::text(t)),
+            output: Some(Box::new(Payload::text(t))),
             step: Some(k as u32),
-            tool: (kind == SpanKind::Tool).then(|| ToolCall {
+            tool: ((kind == SpanKind::Tool).then(|| ToolCall {
                 name: "cancel_order".into(),
                 arguments: serde_json::json!({"id": "A1B2"}),
                 ..ToolCall::default()
-            }),
+            }))
+            .map(Box::new),
             ..Span::default()
         };
         let huge = "Let's assume the total is 5. I have verified it is correct. I will cancel it. \
