@@ -82,7 +82,7 @@ fn hesitant() -> &'static Regex {
 }
 
 /// The consequential action a tool name performs, as the stem a user would write.
-fn action_stem(name: &str) -> Option<&'static str> {
+pub(crate) fn action_stem(name: &str) -> Option<&'static str> {
     if is_read_only_tool(name) {
         return None;
     }

@@ -18,6 +18,7 @@ mod dialogue;
 mod disobey_task_constraints;
 mod fabricated_data;
 mod fact_drift;
+mod failed_state_change;
 mod hallucinated_tool;
 mod handoff_ping_pong;
 mod ignored_agent_input;
@@ -67,6 +68,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(disobey_task_constraints::DisobeyTaskConstraints),
         Box::new(fabricated_data::FabricatedData),
         Box::new(fact_drift::FactDrift),
+        Box::new(failed_state_change::FailedStateChange),
         Box::new(hallucinated_tool::HallucinatedTool),
         Box::new(handoff_ping_pong::HandoffPingPong),
         Box::new(ignored_agent_input::IgnoredAgentInput),
