@@ -230,18 +230,8 @@ fn repeated_tool_calls(view: &TraceView<'_>, turn: &Turn) -> usize {
 mod tests {
     use super::*;
     use crate::catalog::Params;
-    use pisama_trace::{Payload, Span, Trace};
-
-    fn said(agent: &str, seq: u32, text: &str) -> Span {
-        Span {
-            id: format!("m{seq}"),
-            seq,
-            kind: SpanKind::Llm,
-            agent: Some(agent.to_owned()),
-            output: Some(Box::new(Payload::text(text))),
-            ..Span::default()
-        }
-    }
+    use crate::detectors::test_support::said;
+    use pisama_trace::Trace;
 
     #[test]
     fn empty_and_short_traces_are_quiet() {

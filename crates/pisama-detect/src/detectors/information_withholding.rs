@@ -188,18 +188,8 @@ fn shares_distinctive_word(problem: &str, message: &str) -> bool {
 mod tests {
     use super::*;
     use crate::catalog::Params;
-    use pisama_trace::{ErrorInfo, Payload, Span, Status, Trace};
-
-    fn said(agent: &str, seq: u32, text: &str) -> Span {
-        Span {
-            id: format!("m{seq}"),
-            seq,
-            kind: SpanKind::Llm,
-            agent: Some(agent.to_owned()),
-            output: Some(Box::new(Payload::text(text))),
-            ..Span::default()
-        }
-    }
+    use crate::detectors::test_support::said;
+    use pisama_trace::{ErrorInfo, Span, Status, Trace};
 
     fn failed_tool(seq: u32, message: &str) -> Span {
         Span {

@@ -43,6 +43,8 @@ mod secret_leak;
 mod slow_span;
 mod stalled_progress;
 mod task_derailment;
+#[cfg(test)]
+mod test_support;
 mod token_spike;
 mod tool_call_cycle;
 mod tool_error_ignored;

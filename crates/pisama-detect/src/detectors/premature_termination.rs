@@ -258,18 +258,8 @@ fn split_trailing_code(text: &str) -> (&str, bool) {
 mod tests {
     use super::*;
     use crate::catalog::Params;
-    use pisama_trace::{Payload, Span, Trace};
-
-    fn said(agent: &str, seq: u32, text: &str) -> Span {
-        Span {
-            id: format!("m{seq}"),
-            seq,
-            kind: SpanKind::Llm,
-            agent: Some(agent.to_owned()),
-            output: Some(Box::new(Payload::text(text))),
-            ..Span::default()
-        }
-    }
+    use crate::detectors::test_support::said;
+    use pisama_trace::Trace;
 
     #[test]
     fn empty_and_one_span_traces() {

@@ -211,18 +211,8 @@ fn violation(view: &TraceView<'_>, agent: &str, verb: &str, object: &str) -> Opt
 mod tests {
     use super::*;
     use crate::catalog::Params;
-    use pisama_trace::{AgentInfo, Payload, Span, ToolCall, Trace};
-
-    fn said(agent: &str, seq: u32, text: &str) -> Span {
-        Span {
-            id: format!("m{seq}"),
-            seq,
-            kind: SpanKind::Llm,
-            agent: Some(agent.to_owned()),
-            output: Some(Box::new(Payload::text(text))),
-            ..Span::default()
-        }
-    }
+    use crate::detectors::test_support::said;
+    use pisama_trace::{AgentInfo, Span, ToolCall, Trace};
 
     #[test]
     fn empty_trace_is_quiet() {

@@ -138,17 +138,8 @@ impl Detector for StalledProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pisama_trace::{Payload, Span, SpanKind, Trace};
-
-    fn message(agent: &str, text: &str) -> Span {
-        Span {
-            kind: SpanKind::Llm,
-            name: agent.to_owned(),
-            agent: Some(agent.to_owned()),
-            output: Some(Box::new(Payload::text(text))),
-            ..Span::default()
-        }
-    }
+    use crate::detectors::test_support::message;
+    use pisama_trace::{Span, Trace};
 
     fn run(spans: Vec<Span>) -> Vec<Hit> {
         let trace = Trace {
