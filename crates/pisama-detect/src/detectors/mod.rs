@@ -25,6 +25,7 @@ mod ignored_agent_input;
 mod incorrect_verification;
 mod information_withholding;
 mod invalid_tool_arguments;
+mod invented_argument;
 mod llm_error_retry_loop;
 mod loss_of_conversation_history;
 mod max_turns_exhausted;
@@ -38,6 +39,7 @@ mod prompt_injection;
 mod reasoning_action_mismatch;
 mod repeated_message;
 mod retrieval_empty_answered;
+mod revised_state_change;
 mod role_violation;
 mod secret_leak;
 mod slow_span;
@@ -77,6 +79,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(incorrect_verification::IncorrectVerification),
         Box::new(information_withholding::InformationWithholding),
         Box::new(invalid_tool_arguments::InvalidToolArguments),
+        Box::new(invented_argument::InventedArgument),
         Box::new(llm_error_retry_loop::LlmErrorRetryLoop),
         Box::new(loss_of_conversation_history::LossOfConversationHistory),
         Box::new(max_turns_exhausted::MaxTurnsExhausted),
@@ -90,6 +93,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(reasoning_action_mismatch::ReasoningActionMismatch),
         Box::new(repeated_message::RepeatedMessage),
         Box::new(retrieval_empty_answered::RetrievalEmptyAnswered),
+        Box::new(revised_state_change::RevisedStateChange),
         Box::new(role_violation::RoleViolation),
         Box::new(secret_leak::SecretLeak),
         Box::new(slow_span::SlowSpan),
