@@ -68,66 +68,140 @@ impl Detector for UnverifiedSuccessClaim {
         let mut hits = Vec::new();
         for &msg in speaking.iter().rev().take(tail) {
             let text = view.text(msg);
-            let Some(caps) = claim_pattern().captures(text) else {
-                continue;
-            };
-            let verb = caps
-                .get(1)
-                .or_else(|| caps.get(2))
-                .map_or("", |m| m.as_str());
-            let stems = stems(verb);
-            if stems.is_empty() {
-                continue;
-            }
             let before: Vec<usize> = view
                 .tools()
                 .iter()
                 .copied()
                 .filter(|&t| t < msg || view.span(t).start_ns <= view.span(msg).start_ns)
                 .collect();
-            let matching: Vec<usize> = before
-                .iter()
-                .copied()
-                .filter(|&t| {
-                    let s = view.span(t);
-                    let name = s
-                        .tool
-                        .as_ref()
-                        .map_or(s.name.as_str(), |t| t.name.as_str())
-                        .to_ascii_lowercase();
-                    stems.iter().any(|st| name.contains(st))
-                })
-                .collect();
-            let quote = caps
-                .get(0)
-                .map(|m| m.as_str().to_owned())
-                .unwrap_or_default();
-            match matching.last() {
-                Some(&last) if view.failed(last) => hits.push(Hit {
-                    score: 0.9,
-                    severity: Some(Severity::High),
-                    summary: format!("the agent says it {verb} something, but the last `{}` call failed", tool_name(view, last)),
-                    at: Some(msg),
-                    evidence: vec![
-                        HitEvidence::quoted(msg, "claim", quote),
-                        HitEvidence::new(last, "the call that failed"),
-                    ],
-                    ..Hit::default()
-                }),
-                Some(_) => {}
-                None => hits.push(Hit {
+            let mut claims = 0;
+            for caps in claim_pattern().captures_iter(text) {
+                let verb = caps
+                    .get(1)
+                    .or_else(|| caps.get(2))
+                    .map_or("", |m| m.as_str());
+                let stems = stems(verb);
+                if stems.is_empty() {
+                    continue;
+                }
+                claims += 1;
+                let whole = caps.get(0).map_or(0..0, |m| m.range());
+                let quote = claim_sentence(text, whole.clone());
+                let lowered_names: Vec<(usize, String)> = before
+                    .iter()
+                    .map(|&t| (t, tool_name(view, t).to_ascii_lowercase()))
+                    .collect();
+                let matching: Vec<usize> = lowered_names
+                    .iter()
+                    .filter(|(_, name)| stems.iter().any(|st| name.contains(st)))
+                    .map(|&(t, _)| t)
+                    .collect();
+                if let Some(&last) = matching.last() {
+                    // The first claim keeps its old weight: the call that would have done it
+                    // failed last.
+                    if claims == 1 && view.failed(last) {
+                        hits.push(Hit {
+                            score: 0.9,
+                            severity: Some(Severity::High),
+                            summary: format!(
+                                "the agent says it {verb} something, but the last `{}` call failed",
+                                tool_name(view, last)
+                            ),
+                            at: Some(msg),
+                            evidence: vec![
+                                HitEvidence::quoted(msg, "claim", quote),
+                                HitEvidence::new(last, "the call that failed"),
+                            ],
+                            ..Hit::default()
+                        });
+                        break;
+                    }
+                    continue;
+                }
+                // "Two checked bags have been added" is done by `update_baggages` as much as
+                // by an `add_*` call: for additions, the claim's object named in a successful
+                // change supports it. (Other verbs name the action itself: a cancellation
+                // needs a cancel call, whatever object an update call names.)
+                let object = if verb.eq_ignore_ascii_case("added") {
+                    object_words(&text[..whole.start])
+                } else {
+                    Vec::new()
+                };
+                let named = lowered_names.iter().any(|(t, name)| {
+                    !view.failed(*t)
+                        && is_change(name)
+                        && object.iter().any(|w| name.contains(w.as_str()))
+                });
+                if named {
+                    continue;
+                }
+                // Refunds, payments and issued vouchers follow from another change (a
+                // cancellation refunds); they need some successful change before them.
+                if CONSEQUENCES.contains(&verb.to_ascii_lowercase().as_str())
+                    && before
+                        .iter()
+                        .any(|&t| !view.failed(t) && is_change(&tool_name(view, t)))
+                {
+                    continue;
+                }
+                hits.push(Hit {
                     score: 0.6,
                     severity: Some(Severity::Medium),
                     summary: format!("the agent says it {verb} something, but no tool call that could have done it appears before"),
                     at: Some(msg),
                     evidence: vec![HitEvidence::quoted(msg, "claim without a matching tool call", quote)],
                     ..Hit::default()
-                }),
+                });
+                break;
             }
-            break;
+            if claims > 0 {
+                break;
+            }
         }
         hits
     }
+}
+
+/// Claimed outcomes that are consequences of another change rather than actions of their own.
+const CONSEQUENCES: &[&str] = &["processed", "refunded", "returned", "saved", "issued"];
+
+fn is_change(name: &str) -> bool {
+    crate::detectors::missing_confirmation::action_stem(name).is_some()
+}
+
+/// The claim, extended to the start of its sentence, for the quote.
+fn claim_sentence(text: &str, claim: std::ops::Range<usize>) -> String {
+    let start = text[..claim.start]
+        .rfind(['.', '!', '?', '\n', '-', '*'])
+        .map_or(0, |p| p + 1);
+    text[start..claim.end].trim().to_owned()
+}
+
+/// Stems (up to four letters, plural `s` dropped) of the last two content words before a
+/// claim in its sentence: "the three checked bags have been added" → `chec`, `bag`.
+fn object_words(before: &str) -> Vec<String> {
+    const SKIP: &[&str] = &[
+        "the", "your", "you", "our", "this", "that", "these", "those", "all", "and", "also", "now",
+        "both", "new", "its", "their", "has", "have", "was", "were",
+    ];
+    let clause = before
+        .rfind(['.', '!', '?', '\n', ',', ':', ';'])
+        .map_or(before, |p| &before[p + 1..]);
+    let mut words: Vec<String> = clause
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3)
+        .map(str::to_ascii_lowercase)
+        .filter(|w| !SKIP.contains(&w.as_str()))
+        .collect();
+    let keep = words.len().saturating_sub(2);
+    words.drain(..keep);
+    words
+        .into_iter()
+        .map(|w| {
+            let w = w.strip_suffix('s').map_or(w.as_str(), |s| s).to_owned();
+            w.chars().take(4).collect()
+        })
+        .collect()
 }
 
 fn tool_name(view: &TraceView<'_>, i: usize) -> String {
@@ -155,5 +229,15 @@ mod tests {
             assert!(!stems(verb).is_empty(), "{verb}");
         }
         assert!(stems("changed").contains(&"updat"));
+    }
+
+    #[test]
+    fn claim_objects_are_the_last_content_words() {
+        assert_eq!(
+            object_words("Done. The three checked bags "),
+            ["chec", "bag"]
+        );
+        assert_eq!(object_words("Your reservation "), ["rese"]);
+        assert_eq!(object_words(""), Vec::<String>::new());
     }
 }
