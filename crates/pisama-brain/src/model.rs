@@ -1270,9 +1270,11 @@ fn check_spec(node: &Node, spec: Spec, field: &str, path: &Path) -> Result<()> {
     }
 }
 
-/// LF endings, no leading blank lines, exactly one trailing newline (or empty).
+/// LF endings, no leading blank lines, exactly one trailing newline (or empty). A lone CR
+/// (old Mac endings) is a line break too, so that normalizing twice changes nothing: with
+/// CRLF alone, `\r\r\n` would lose one `\r` on every save.
 pub fn normalize_body(body: &str) -> String {
-    let body = body.replace("\r\n", "\n");
+    let body = body.replace("\r\n", "\n").replace('\r', "\n");
     let trimmed = body.trim_start_matches('\n').trim_end();
     if trimmed.is_empty() {
         String::new()
