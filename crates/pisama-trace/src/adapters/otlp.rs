@@ -913,10 +913,19 @@ pub(crate) fn assemble(b: &mut TraceBuilder, drafts: Vec<Draft>) {
         }
     }
 
-    // The root span's output is the run's answer (an agent's `output.value`).
+    // The root span's output is the run's answer (an agent's `output.value`), when the root
+    // is something that answers (as in the builder's own fallback): a root tool call's
+    // result is not the run's answer.
     let root_output = drafts
         .iter()
-        .find(|d| matches!(d.parent, DraftParent::None) && d.span.output.is_some())
+        .find(|d| {
+            matches!(d.parent, DraftParent::None)
+                && d.span.output.is_some()
+                && matches!(
+                    d.span.kind,
+                    SpanKind::Agent | SpanKind::Llm | SpanKind::Step
+                )
+        })
         .and_then(|d| d.span.output.as_ref())
         .map(|p| p.text.clone())
         .filter(|t| !t.is_empty());
