@@ -88,7 +88,7 @@ for t in "${targets[@]}"; do
         status=1
     fi
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    execs=${execs:-0}
-    printf '%-16s %8s %12s %10s %s\n' "$t" "$seconds" "$execs" "$((execs / seconds))" "$result"
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    printf '%-16s %8s %12s %10s %s\n' "$t" "$seconds" "${execs:-0}" "${rate:-0}" "$result"
 done
 exit $status

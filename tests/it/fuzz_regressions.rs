@@ -57,9 +57,12 @@ fn brain_record(data: &[u8]) {
     }
 }
 
+/// A fuzz target's check, by the target's name.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn fuzz_regressions_stay_fixed() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    let targets: [Target; 4] = [
         ("load_auto", load_auto),
         ("load_as_format", load_as_format),
         ("detect", detect),

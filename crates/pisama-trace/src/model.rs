@@ -474,15 +474,16 @@ impl Usage {
     pub fn total_tokens(&self) -> Option<u64> {
         self.total.or_else(|| match (self.input, self.output) {
             (None, None) => None,
-            (i, o) => Some(i.unwrap_or(0) + o.unwrap_or(0)),
+            (i, o) => Some(i.unwrap_or(0).saturating_add(o.unwrap_or(0))),
         })
     }
 
-    /// Adds another usage into this one (for roll-ups).
+    /// Adds another usage into this one (for roll-ups). Saturating: counts come from
+    /// files, and a hostile one must not overflow.
     pub fn add(&mut self, other: &Usage) {
         fn sum(a: &mut Option<u64>, b: Option<u64>) {
             if let Some(b) = b {
-                *a = Some(a.unwrap_or(0) + b);
+                *a = Some(a.unwrap_or(0).saturating_add(b));
             }
         }
         sum(&mut self.input, other.input);

@@ -1788,14 +1788,18 @@ pub(crate) fn anthropic_usage(u: &Value) -> Option<Usage> {
     if base.is_none() && read.is_none() && write.is_none() && output.is_none() {
         return None;
     }
-    let input = base.unwrap_or(0) + read.unwrap_or(0) + write.unwrap_or(0);
+    // Saturating: counts come from the file, and a hostile one must not overflow.
+    let input = base
+        .unwrap_or(0)
+        .saturating_add(read.unwrap_or(0))
+        .saturating_add(write.unwrap_or(0));
     Some(Usage {
         input: Some(input),
         output,
         cache_read: read,
         cache_write: write,
         reasoning: None,
-        total: Some(input + output.unwrap_or(0)),
+        total: Some(input.saturating_add(output.unwrap_or(0))),
         estimated: false,
     })
 }

@@ -1156,7 +1156,10 @@ fn pi_usage(u: &Value) -> Option<Usage> {
     if base.is_none() && read.is_none() && write.is_none() && output.is_none() {
         return None;
     }
-    let input = base.unwrap_or(0) + read.unwrap_or(0) + write.unwrap_or(0);
+    let input = base
+        .unwrap_or(0)
+        .saturating_add(read.unwrap_or(0))
+        .saturating_add(write.unwrap_or(0));
     let total = u
         .get("totalTokens")
         .or_else(|| u.get("total"))
@@ -1167,7 +1170,7 @@ fn pi_usage(u: &Value) -> Option<Usage> {
         cache_read: read,
         cache_write: write,
         reasoning: None,
-        total: total.or(Some(input + output.unwrap_or(0))),
+        total: total.or(Some(input.saturating_add(output.unwrap_or(0)))),
         estimated: false,
     })
 }
