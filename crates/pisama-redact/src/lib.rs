@@ -236,7 +236,7 @@ fn high_entropy_secret(s: &str) -> bool {
     entropy(core) >= 4.2
 }
 
-/// Byte ranges of fenced code blocks (``` or ~~~), where the entropy rule does not apply:
+/// Byte ranges of fenced code blocks (three backticks or tildes), where the entropy rule does not apply:
 /// base64 images, lock files and hashes live there.
 fn fenced_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
