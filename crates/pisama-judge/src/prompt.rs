@@ -223,9 +223,15 @@ fn char_budget(system: &str, head: &str, max_tokens: u64) -> usize {
 }
 
 /// The spans an excerpt is made of: the conversation, the tool calls and the focus spans, in
-/// trace order (spans are sorted by start time).
+/// trace order (spans are sorted by start time). Messages without text (a model call that only
+/// requested a tool, whose tool span follows) say nothing and are left out.
 fn timeline(view: &TraceView<'_>, focus: &BTreeSet<usize>) -> Vec<usize> {
-    let mut all: BTreeSet<usize> = view.conversation().iter().copied().collect();
+    let mut all: BTreeSet<usize> = view
+        .conversation()
+        .iter()
+        .copied()
+        .filter(|&i| !view.text(i).trim().is_empty() || view.span(i).status == Status::Error)
+        .collect();
     all.extend(view.tools().iter().copied());
     all.extend(focus.iter().copied());
     if all.is_empty() {
@@ -332,13 +338,17 @@ fn render(view: &TraceView<'_>, line_of: &[usize], shown: &[usize], chars: usize
             SpanKind::Llm => "model call".to_owned(),
             _ => "message".to_owned(),
         };
+        let text = one_line(view.text(i));
         let failed = if s.status == Status::Error {
-            let msg = s.error.as_ref().map_or("", |e| e.message.as_str());
-            format!(" FAILED: {}", truncate(&one_line(msg), 200))
+            let msg = one_line(s.error.as_ref().map_or("", |e| e.message.as_str()));
+            if msg.is_empty() || text.starts_with(&msg) {
+                " FAILED".to_owned()
+            } else {
+                format!(" FAILED ({})", truncate(&msg, 200))
+            }
         } else {
             String::new()
         };
-        let text = one_line(view.text(i));
         let _ = writeln!(
             out,
             "{at} {who} ({kind}){failed}: {}",
