@@ -70,12 +70,7 @@ fn pisama_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run pisama");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    crate::support::finish(&cmd.output().expect("run pisama"))
 }
 
 /// A stub on 127.0.0.1 that answers every chat completion with `content`.

@@ -117,6 +117,13 @@ fn settings(server: &MockServer) -> Settings {
     s
 }
 
+/// A live judge that asks about findings only.
+fn findings_only(server: &MockServer) -> Judge {
+    let mut s = settings(server);
+    s.escalate.attribution = false;
+    Judge::new(s, redactor()).unwrap()
+}
+
 fn completion(content: &str) -> Value {
     json!({
         "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "stub-model",
@@ -160,9 +167,7 @@ async fn confirm_keeps_the_finding_and_records_the_reason() {
         .await;
     let t = trace();
     let mut r = report(&t, vec![finding(&t, "unverified-success-claim", 5, 0.45)]);
-    let mut s = settings(&server);
-    s.escalate.attribution = false;
-    let mut judge = Judge::new(s, redactor()).unwrap();
+    let mut judge = findings_only(&server);
     let j = review(&mut judge, &t, &mut r).await;
     assert_eq!(outcomes(&j), [Outcome::Answered]);
     assert_eq!(j.escalations[0].decision, Some(JudgeDecision::Confirm));
@@ -194,9 +199,7 @@ async fn reject_moves_the_finding_to_dismissed_and_rescores() {
     let mut r = report(&t, vec![finding(&t, "tool-retry-storm", 3, 0.6)]);
     let before = r.score;
     assert!(before > 0.0);
-    let mut s = settings(&server);
-    s.escalate.attribution = false;
-    let mut judge = Judge::new(s, redactor()).unwrap();
+    let mut judge = findings_only(&server);
     let j = review(&mut judge, &t, &mut r).await;
     assert_eq!(j.escalations[0].decision, Some(JudgeDecision::Reject));
     assert!(r.findings.is_empty());
@@ -220,9 +223,7 @@ async fn adjust_changes_the_severity_and_keeps_the_old_one() {
         .await;
     let t = trace();
     let mut r = report(&t, vec![finding(&t, "unverified-success-claim", 5, 0.5)]);
-    let mut s = settings(&server);
-    s.escalate.attribution = false;
-    let mut judge = Judge::new(s, redactor()).unwrap();
+    let mut judge = findings_only(&server);
     review(&mut judge, &t, &mut r).await;
     let f = &r.findings[0];
     assert_eq!(f.severity, Severity::High);
@@ -301,9 +302,7 @@ async fn malformed_answer_is_ignored_and_the_t1_t2_result_kept() {
     let t = trace();
     let mut r = report(&t, vec![finding(&t, "tool-retry-storm", 3, 0.5)]);
     let before = r.clone();
-    let mut s = settings(&server);
-    s.escalate.attribution = false;
-    let mut judge = Judge::new(s, redactor()).unwrap();
+    let mut judge = findings_only(&server);
     let j = review(&mut judge, &t, &mut r).await;
     assert_eq!(outcomes(&j), [Outcome::Malformed]);
     assert!(
@@ -363,9 +362,7 @@ async fn rate_limit_then_success_is_retried() {
         .await;
     let t = trace();
     let mut r = report(&t, vec![finding(&t, "tool-retry-storm", 3, 0.5)]);
-    let mut s = settings(&server);
-    s.escalate.attribution = false;
-    let mut judge = Judge::new(s, redactor()).unwrap();
+    let mut judge = findings_only(&server);
     let j = review(&mut judge, &t, &mut r).await;
     assert_eq!(outcomes(&j), [Outcome::Answered]);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
