@@ -58,6 +58,14 @@ impl Session {
                     .unwrap_or_default();
                 Failure::input(format!("{e}{origin}"))
             })?;
+        if settings.base_url.starts_with("http://")
+            && !pisama_judge::settings::is_loopback(&settings.base_url)
+        {
+            crate::output::warning_line(&format!(
+                "judge: {} is plain HTTP; the key and the redacted excerpts travel unencrypted",
+                settings.base_url
+            ));
+        }
         let redactor = redactor()?;
         let judge = if dry_run {
             Judge::dry_run(settings, redactor)
