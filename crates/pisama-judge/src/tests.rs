@@ -634,3 +634,87 @@ async fn long_traces_are_windowed_around_the_evidence() {
     assert!(user.contains("windowed around the evidence"));
     assert!(user.contains("not shown"));
 }
+
+#[tokio::test]
+async fn a_rejected_key_is_not_retried_and_stops_the_judge() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}
+        })))
+        .mount(&server)
+        .await;
+    let t = trace();
+    let findings = (1..=3)
+        .map(|step| finding(&t, "tool-retry-storm", step, 0.5))
+        .collect();
+    let mut r = report(&t, findings);
+    let mut s = settings(&server);
+    s.stop_after_failures = 1;
+    let mut judge = Judge::new(s, redactor()).unwrap();
+    let j = review(&mut judge, &t, &mut r).await;
+    assert_eq!(j.escalations[0].outcome, Outcome::Failed);
+    assert!(
+        j.escalations[0]
+            .detail
+            .as_ref()
+            .unwrap()
+            .contains("HTTP 401: Incorrect API key provided")
+    );
+    assert!(
+        j.escalations[1..]
+            .iter()
+            .all(|e| e.outcome == Outcome::Skipped)
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[test]
+fn response_format_and_token_limit_follow_the_settings() {
+    use crate::settings::{ResponseMode, TokenLimitField};
+    let mut s = Settings::new("http://127.0.0.1:1/v1", "m", None);
+    let messages = crate::prompt::Messages {
+        system: "sys".into(),
+        user: "user".into(),
+    };
+    let body = |s: &Settings| {
+        serde_json::to_value(
+            crate::client::request(s, &messages, crate::answer::finding_schema()).unwrap(),
+        )
+        .unwrap()
+    };
+    let b = body(&s);
+    assert_eq!(b["response_format"]["type"], "json_schema");
+    assert_eq!(b["max_tokens"], 400);
+    assert!(b.get("max_completion_tokens").is_none());
+    s.response_format = ResponseMode::JsonObject;
+    s.token_limit_field = TokenLimitField::MaxCompletionTokens;
+    let b = body(&s);
+    assert_eq!(b["response_format"], json!({"type": "json_object"}));
+    assert_eq!(b["max_completion_tokens"], 400);
+    assert!(b.get("max_tokens").is_none());
+    s.response_format = ResponseMode::None;
+    assert!(body(&s).get("response_format").is_none());
+}
+
+#[tokio::test]
+async fn configured_headers_are_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("anthropic-workspace-id", "ws-123"))
+        .respond_with(answer(
+            r#"{"decision":"confirm","severity":null,"reason":"ok"}"#,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let t = trace();
+    let mut r = report(&t, vec![finding(&t, "tool-retry-storm", 3, 0.5)]);
+    let mut s = settings(&server);
+    s.escalate.attribution = false;
+    s.headers
+        .insert("anthropic-workspace-id".into(), "ws-123".into());
+    let mut judge = Judge::new(s, redactor()).unwrap();
+    let j = review(&mut judge, &t, &mut r).await;
+    assert_eq!(outcomes(&j), [Outcome::Answered]);
+}
