@@ -384,6 +384,45 @@ fn eval_with_the_judge_reports_metrics_with_and_without_it() {
 }
 
 #[test]
+fn the_project_brains_redaction_rules_apply_to_what_the_judge_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = write_case(dir.path());
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(
+        &case,
+        text.replace("Q3 only.", "Q3 only, session intk_ab12cd34."),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(".brain")).unwrap();
+    std::fs::write(
+        dir.path().join(".brain/brain.toml"),
+        "schema_version = 1\n\n[redaction]\nmode = \"redact\"\nkey = \"project-key\"\ndeny = [{ name = \"internal_token\", pattern = '\\bintk_[a-z0-9]{8}\\b' }]\n",
+    )
+    .unwrap();
+    let r = pisama_in(
+        dir.path(),
+        &[
+            "detect",
+            &case,
+            "--judge-dry-run",
+            "--judge-base-url",
+            "http://127.0.0.1:9/v1",
+            "--judge-model",
+            "m",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("intk_ab12cd34"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("[REDACTED:internal_token:"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(AWS_KEY));
+}
+
+#[test]
 fn readme_documents_the_dry_run() {
     let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
     assert!(readme.contains("--judge-dry-run"));
