@@ -45,14 +45,14 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Convert(ConvertArgs),
     /// Find what went wrong: run the detectors over traces and report verdicts and findings
     #[command(
-        after_help = "Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or input error, 3 internal error.\n\nConfiguration: flags > environment (PISAMA_FAIL_ON, PISAMA_MIN_SEVERITY) > pisama.toml (this folder, then the user config folder) > detector defaults.\n\nExamples:\n  pisama detect run.json\n  pisama detect traces/ --format sarif > pisama.sarif\n  pisama detect traces/ --format junit --fail-on medium > report.xml\n  cat many.jsonl | pisama detect - --format jsonl\n  pisama detect run.json --detectors tool-retry-storm,unverified-success-claim"
+        after_help = "Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 usage or input error, 3 internal error.\n\nConfiguration: flags > environment (PISAMA_FAIL_ON, PISAMA_MIN_SEVERITY) > pisama.toml (this folder, then the user config folder) > detector defaults.\n\nExamples:\n  pisama detect run.json\n  pisama detect traces/ --format sarif > pisama.sarif\n  pisama detect traces/ --format junit --fail-on medium > report.xml\n  cat many.jsonl | pisama detect - --format jsonl\n  pisama detect run.json --detectors tool-retry-storm,unverified-success-claim\n  pisama detect run.json --judge-dry-run   (what the LLM judge would send; sends nothing)\n  pisama detect run.json --judge --judge-base-url http://localhost:11434/v1 --judge-model llama3.1:8b"
     )]
     Detect(DetectArgs),
     /// List the detectors: id, tier, severity, MAST mode, title
     Detectors(DetectorsArgs),
     /// Score detection against labelled data (Who&When, tau-bench, MAST)
     #[command(
-        after_help = "Every figure comes with N and a 95% bootstrap interval (1,000 resamples, fixed seed), beside trivial baselines.\n\nExamples:\n  pisama eval ../shared/bench/who-and-when/Algorithm-Generated --dataset who-and-when\n  pisama eval ../shared/bench/tau-bench-airline --dataset tau-bench --format json"
+        after_help = "Every figure comes with N and a 95% bootstrap interval (1,000 resamples, fixed seed), beside trivial baselines.\n\nExamples:\n  pisama eval ../shared/bench/who-and-when/Algorithm-Generated --dataset who-and-when\n  pisama eval ../shared/bench/tau-bench-airline --dataset tau-bench --format json\n  pisama eval ../shared/bench/who-and-when/Hand-Crafted --dataset who-and-when --judge-dry-run   (cost of judging it)\n  pisama eval ../shared/bench/who-and-when/Hand-Crafted --dataset who-and-when --judge   (metrics with and without the LLM judge)"
     )]
     Eval(EvalArgs),
     /// Explain one detector: what it catches, why it matters, how to fix it, its parameters
@@ -128,6 +128,59 @@ pub(crate) struct DetectArgs {
     /// likely decisive agent and step, even when no finding points at one
     #[arg(long)]
     pub(crate) assume_failed: bool,
+
+    #[command(flatten)]
+    pub(crate) judge: JudgeArgs,
+}
+
+/// The optional LLM judge (tier T3). Nothing is sent without `--judge`, and only to the
+/// endpoint the user configured.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "LLM judge (optional; sends redacted excerpts to YOUR endpoint)")]
+#[command(group(clap::ArgGroup::new("judge_mode").args(["judge", "judge_dry_run"])))]
+pub(crate) struct JudgeArgs {
+    /// Ask the configured LLM about unsure findings and attributions. Needs an endpoint, a
+    /// model and the name of the variable holding the key (`[judge]` in pisama.toml or the flags
+    /// below); never falls back to `OPENAI_API_KEY` or a default endpoint
+    #[arg(long, conflicts_with = "judge_dry_run")]
+    pub(crate) judge: bool,
+
+    /// Print exactly what --judge would send (redacted request bodies, token and cost
+    /// estimates) instead of the report, and send nothing
+    #[arg(long)]
+    pub(crate) judge_dry_run: bool,
+
+    /// OpenAI-compatible base URL, with /v1 (`http://localhost:11434/v1`, `https://api.openai.com/v1`)
+    #[arg(long, value_name = "URL", env = "PISAMA_JUDGE_BASE_URL")]
+    pub(crate) judge_base_url: Option<String>,
+
+    /// Model name as the endpoint knows it
+    #[arg(long, value_name = "NAME", env = "PISAMA_JUDGE_MODEL")]
+    pub(crate) judge_model: Option<String>,
+
+    /// NAME of the environment variable that holds the API key (not the key itself)
+    #[arg(long, value_name = "VAR", env = "PISAMA_JUDGE_API_KEY_ENV")]
+    pub(crate) judge_api_key_env: Option<String>,
+
+    /// Cache folder for answers [default: `$XDG_CACHE_HOME/pisama/judge`]
+    #[arg(long, value_name = "DIR", requires = "judge_mode")]
+    pub(crate) judge_cache_dir: Option<PathBuf>,
+
+    /// Do not read or write cached answers
+    #[arg(long, requires = "judge_mode")]
+    pub(crate) judge_no_cache: bool,
+
+    /// At most this many requests per run [default: 25]
+    #[arg(long, value_name = "N", requires = "judge_mode")]
+    pub(crate) judge_max_calls: Option<u32>,
+
+    /// At most this many US dollars per run (estimated before each request)
+    #[arg(long, value_name = "USD", requires = "judge_mode")]
+    pub(crate) judge_max_cost: Option<f64>,
+
+    /// Seconds to wait for one answer [default: 60]
+    #[arg(long, value_name = "SECS", requires = "judge_mode")]
+    pub(crate) judge_timeout: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +224,9 @@ pub(crate) struct EvalArgs {
     /// repository's `detectors/` folder)
     #[arg(long, value_name = "DIR", requires = "calibrate")]
     pub(crate) write_calibration: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) judge: JudgeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,11 @@
 //!
 //! [detectors.tool-retry-storm]
 //! min_repeats = 4
+//!
+//! [judge]                    # optional LLM tier; used only with --judge
+//! base_url = "http://localhost:11434/v1"
+//! model = "llama3.1:8b"
+//! api_key_env = "MY_JUDGE_KEY"   # the variable's NAME; optional for loopback endpoints
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,6 +36,9 @@ pub(crate) struct Config {
     /// Parameter overrides per detector id.
     #[serde(default)]
     pub(crate) detectors: BTreeMap<String, BTreeMap<String, Param>>,
+    /// The optional LLM judge (`pisama_judge::FileConfig` documents every key).
+    #[serde(default)]
+    pub(crate) judge: pisama_judge::FileConfig,
     /// Where it was read from, for messages.
     #[serde(skip)]
     pub(crate) path: Option<PathBuf>,

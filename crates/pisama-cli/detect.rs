@@ -8,13 +8,14 @@
 use std::io::{self, IsTerminal, Write};
 use std::str::FromStr;
 
-use pisama_detect::{Engine, EngineConfig, Severity};
+use pisama_detect::{Engine, EngineConfig, Severity, TraceReport};
 use pisama_trace::LoadedTrace;
 use rayon::prelude::*;
 use serde_json::json;
 
 use crate::args::{DetectArgs, DetectFormat, DetectorsArgs, ExplainArgs, FailOn, ReportFormat};
 use crate::config::{self, Config};
+use crate::judge;
 use crate::output;
 use crate::report::{self, TraceResult};
 use crate::{Exit, Failure};
@@ -41,23 +42,38 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
     let mut write_error: Option<io::Error> = None;
     let streaming = args.format == DetectFormat::Jsonl;
 
+    let mut judge = judge::Session::start(&args.judge, &config)?;
+    let dry_run = judge.as_ref().is_some_and(judge::Session::dry_run);
     let mut flush =
         |pending: &mut Vec<LoadedTrace>, results: &mut Vec<TraceResult>, out: &mut dyn Write| {
             let batch = std::mem::take(pending);
-            let done: Vec<TraceResult> = pool.install(|| {
+            let done: Vec<(LoadedTrace, TraceReport)> = pool.install(|| {
                 batch
                     .into_par_iter()
-                    .map(|t| TraceResult::new(&t, engine.run(&t.trace)))
+                    .map(|t| {
+                        let report = engine.run(&t.trace);
+                        (t, report)
+                    })
                     .collect()
             });
             if let Some(p) = &progress {
                 p.inc(done.len() as u64);
             }
-            for mut r in done {
+            for (t, mut report) in done {
+                // The judge asks one question at a time, in input order, so the budget is
+                // spent the same way on every run.
+                let verdict = judge
+                    .as_mut()
+                    .map(|j| j.review(&t.source.to_string(), &t.trace, &mut report, &engine));
+                let mut r = TraceResult::new(&t, report);
+                r.judge = verdict;
                 if let Some(top) = r.report.findings.iter().map(|f| f.severity).max() {
                     worst = worst.max(Some(top));
                 }
                 r.report.findings.retain(|f| f.severity >= min_severity);
+                if dry_run {
+                    continue;
+                }
                 if streaming {
                     if write_error.is_none()
                         && let Err(e) = report::write_jsonl(out, &r)
@@ -87,6 +103,22 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
         output::warning_line(&format!("skipped {path}: {reason}"));
     }
     let errors: Vec<String> = load.failed.iter().map(ToString::to_string).collect();
+    if let Some(j) = &judge {
+        if dry_run {
+            j.write_plan(&mut out, args.format != DetectFormat::Text)?;
+            out.flush()?;
+            drop(out);
+            for e in &errors {
+                output::error_line(e);
+            }
+            return Ok(if errors.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Input
+            });
+        }
+        j.print_summary();
+    }
     match args.format {
         DetectFormat::Jsonl => {}
         DetectFormat::Text => report::write_text(&mut out, &results, &load.files)?,

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use pisama_detect::TraceReport;
 use pisama_detect::eval::{
-    AttributionCase, Metric, score_attribution, score_verdicts, verdict_case, who_when_answer,
+    AttributionCase, Metric, VerdictCase, score_attribution, score_verdicts, verdict_case,
+    who_when_answer,
 };
 use pisama_trace::load::InputOutcome;
 use pisama_trace::{LoadOptions, LoadedTrace, Loader, SpanKind};
@@ -18,6 +20,7 @@ use serde_json::json;
 use crate::args::{Dataset, EvalArgs, ReportFormat};
 use crate::config;
 use crate::detect::engine_from_config;
+use crate::judge;
 use crate::{Exit, Failure};
 
 pub(crate) fn run(args: &EvalArgs) -> Result<Exit, Failure> {
@@ -49,11 +52,30 @@ pub(crate) fn run(args: &EvalArgs) -> Result<Exit, Failure> {
             problems.join("; ")
         )));
     }
-    let reports: Vec<_> = traces.par_iter().map(|t| engine.run(&t.trace)).collect();
+    let mut reports: Vec<_> = traces.par_iter().map(|t| engine.run(&t.trace)).collect();
     let mut out = io::stdout().lock();
+    // With --judge the metrics are of the judged reports, beside the same metrics without it.
+    let mut judged = None;
+    if let Some(mut session) = judge::Session::start(&args.judge, &config)? {
+        let baseline = reports.clone();
+        for (t, r) in traces.iter().zip(reports.iter_mut()) {
+            session.review(&t.source.to_string(), &t.trace, r, &engine);
+        }
+        if session.dry_run() {
+            session.write_plan(&mut out, args.format == ReportFormat::Json)?;
+            out.flush()?;
+            return Ok(Exit::Ok);
+        }
+        session.print_summary();
+        judged = Some(Judged {
+            baseline,
+            stats: serde_json::to_value(session.stats()).unwrap_or_default(),
+        });
+    }
+    let judged = judged.as_ref();
     match args.dataset {
-        Dataset::WhoAndWhen => who_and_when(&mut out, args, &traces, &reports, &problems)?,
-        Dataset::TauBench => tau_bench(&mut out, args, &traces, &reports, &problems)?,
+        Dataset::WhoAndWhen => who_and_when(&mut out, args, &traces, &reports, &problems, judged)?,
+        Dataset::TauBench => tau_bench(&mut out, args, &traces, &reports, &problems, judged)?,
         Dataset::Mast => mast(&mut out, args, &traces, &reports, &problems)?,
     }
     out.flush()?;
@@ -91,13 +113,13 @@ fn first_speaker(t: &LoadedTrace) -> Option<String> {
         .find_map(|s| s.agent.clone())
 }
 
-fn who_and_when(
-    out: &mut impl Write,
-    args: &EvalArgs,
-    traces: &[LoadedTrace],
-    reports: &[pisama_detect::TraceReport],
-    problems: &[String],
-) -> Result<(), Failure> {
+/// What `--judge` adds to an evaluation: the reports before the judge and its run totals.
+struct Judged {
+    baseline: Vec<TraceReport>,
+    stats: serde_json::Value,
+}
+
+fn attribution_cases(traces: &[LoadedTrace], reports: &[TraceReport]) -> Vec<AttributionCase> {
     let mut cases = Vec::new();
     for (t, r) in traces.iter().zip(reports) {
         let Some((agent, step)) = who_when_answer(&t.labels) else {
@@ -112,6 +134,18 @@ fn who_and_when(
             first_speaker: first_speaker(t),
         });
     }
+    cases
+}
+
+fn who_and_when(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[TraceReport],
+    problems: &[String],
+    judged: Option<&Judged>,
+) -> Result<(), Failure> {
+    let cases = attribution_cases(traces, reports);
     if cases.is_empty() {
         return Err(Failure::input(format!(
             "{}: no Who&When labels (mistake_agent / mistake_step) in {} trace(s)",
@@ -120,9 +154,13 @@ fn who_and_when(
         )));
     }
     let m = score_attribution(&cases);
+    let without = judged.map(|j| score_attribution(&attribution_cases(traces, &j.baseline)));
     if args.format == ReportFormat::Json {
-        let doc =
+        let mut doc =
             json!({"dataset": "who-and-when", "metrics": m, "cases": cases, "problems": problems});
+        if let Some(j) = judged {
+            doc["judge"] = json!({"run": j.stats, "metrics_without_judge": without});
+        }
         serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
         writeln!(out)?;
         return Ok(());
@@ -144,6 +182,12 @@ fn who_and_when(
         "  no attribution      {} case(s) (counted as misses)\n",
         m.unattributed
     )?;
+    if let Some(w) = &without {
+        writeln!(out, "  without the judge (T1/T2 only, same cases)")?;
+        writeln!(out, "    agent accuracy    {}", pct(&w.agent_accuracy))?;
+        writeln!(out, "    step exact        {}", pct(&w.step_exact))?;
+        writeln!(out, "    step within ±1    {}\n", pct(&w.step_within_1))?;
+    }
     writeln!(out, "  baselines")?;
     for b in &m.baselines {
         writeln!(out, "    {}", b.name)?;
@@ -182,13 +226,7 @@ fn who_and_when(
     write_problems(out, problems)
 }
 
-fn tau_bench(
-    out: &mut impl Write,
-    args: &EvalArgs,
-    traces: &[LoadedTrace],
-    reports: &[pisama_detect::TraceReport],
-    problems: &[String],
-) -> Result<(), Failure> {
+fn verdict_cases(traces: &[LoadedTrace], reports: &[TraceReport]) -> Vec<VerdictCase> {
     let mut cases = Vec::new();
     for (t, r) in traces.iter().zip(reports) {
         let reward = t
@@ -199,6 +237,18 @@ fn tau_bench(
         let Some(reward) = reward else { continue };
         cases.push(verdict_case(r, reward < 1.0));
     }
+    cases
+}
+
+fn tau_bench(
+    out: &mut impl Write,
+    args: &EvalArgs,
+    traces: &[LoadedTrace],
+    reports: &[TraceReport],
+    problems: &[String],
+    judged: Option<&Judged>,
+) -> Result<(), Failure> {
+    let cases = verdict_cases(traces, reports);
     if cases.is_empty() {
         return Err(Failure::input(format!(
             "{}: no tau-bench rewards in {} trace(s)",
@@ -207,6 +257,7 @@ fn tau_bench(
         )));
     }
     let m = score_verdicts(&cases);
+    let without = judged.map(|j| score_verdicts(&verdict_cases(traces, &j.baseline)));
     let mut by_detector: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for (t, r) in traces.iter().zip(reports) {
         let failed = t
@@ -230,7 +281,10 @@ fn tau_bench(
             .iter()
             .map(|(k, (f, s))| (*k, json!({"failed_runs": f, "successful_runs": s})))
             .collect();
-        let doc = json!({"dataset": "tau-bench", "metrics": m, "detectors": detectors, "problems": problems});
+        let mut doc = json!({"dataset": "tau-bench", "metrics": m, "detectors": detectors, "problems": problems});
+        if let Some(j) = judged {
+            doc["judge"] = json!({"run": j.stats, "metrics_without_judge": without});
+        }
         serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::from)?;
         writeln!(out)?;
         return Ok(());
@@ -262,6 +316,18 @@ fn tau_bench(
     )?;
     writeln!(out, "  AUROC of score          {}", num(&m.auroc))?;
     writeln!(out, "  unsure verdicts         {}\n", m.unsure)?;
+    if let Some(w) = &without {
+        writeln!(out, "  without the judge (T1/T2 only, same runs)")?;
+        writeln!(out, "    precision             {}", pct(&w.precision))?;
+        writeln!(out, "    recall                {}", pct(&w.recall))?;
+        writeln!(
+            out,
+            "    false-positive rate   {}",
+            pct(&w.false_positive_rate)
+        )?;
+        writeln!(out, "    AUROC of score        {}", num(&w.auroc))?;
+        writeln!(out, "    unsure verdicts       {}\n", w.unsure)?;
+    }
     writeln!(out, "  baselines")?;
     for b in &m.baselines {
         writeln!(
@@ -287,7 +353,7 @@ fn calibrate(
     out: &mut impl Write,
     args: &EvalArgs,
     traces: &[LoadedTrace],
-    reports: &[pisama_detect::TraceReport],
+    reports: &[TraceReport],
 ) -> Result<(), Failure> {
     // Per detector: the strongest raw score it gave each run, and whether the run failed.
     let mut observations: BTreeMap<String, Vec<(f64, bool)>> = BTreeMap::new();
@@ -386,7 +452,7 @@ fn mast(
     out: &mut impl Write,
     args: &EvalArgs,
     traces: &[LoadedTrace],
-    reports: &[pisama_detect::TraceReport],
+    reports: &[TraceReport],
     problems: &[String],
 ) -> Result<(), Failure> {
     let mut rows = Vec::new();

@@ -11,6 +11,7 @@ mod convert;
 mod detect;
 mod eval;
 mod inspect;
+mod judge;
 mod output;
 mod report;
 
@@ -109,8 +110,11 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // async-openai logs response bodies and rate-limit headers at `warn`; the judge reports
+    // failures itself, without payloads, so the library is held to errors by default.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},async_openai=error"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)

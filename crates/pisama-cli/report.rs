@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::json;
 
-use pisama_detect::{Engine, Finding, Severity, TraceReport, Verdict};
+use pisama_detect::{Engine, Finding, JudgeDecision, JudgeReview, Severity, TraceReport, Verdict};
 use pisama_trace::{FileSummary, LoadedTrace, TraceSource};
 
 use crate::output::Style;
@@ -45,6 +45,10 @@ pub(crate) struct TraceResult {
     pub(crate) agents: Vec<String>,
     #[serde(flatten)]
     pub(crate) report: TraceReport,
+    /// What the optional LLM judge was asked about this trace (`--judge`), and what became of
+    /// each question.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) judge: Option<pisama_judge::TraceJudgement>,
 }
 
 impl TraceResult {
@@ -56,6 +60,7 @@ impl TraceResult {
             trace_id: t.trace.id.clone(),
             agents: t.trace.agents.iter().map(|a| a.name.clone()).collect(),
             report,
+            judge: None,
         }
     }
 
@@ -138,18 +143,36 @@ pub(crate) fn write_text(
         if let Some(a) = &rep.attribution {
             writeln!(
                 out,
-                "  decisive failure: {} at step {} ({}, confidence {:.2})",
+                "  decisive failure: {} at step {} ({}, confidence {:.2}, {})",
                 a.agent.as_deref().unwrap_or("unknown agent"),
                 a.step.map_or_else(|| "?".to_owned(), |s| s.to_string()),
                 a.category,
-                a.confidence
+                a.confidence,
+                a.tier
             )?;
+            if let Some(j) = &a.judge {
+                write_judge_text(out, j, &st)?;
+            }
         }
         if rep.findings.is_empty() {
             writeln!(out, "  {}no findings{}", st.dim, st.reset)?;
         }
         for f in &rep.findings {
             write_finding_text(out, f, &st)?;
+        }
+        for f in &rep.dismissed {
+            writeln!(
+                out,
+                "  {}dismissed by the judge: {} ({}{}){}",
+                st.dim,
+                f.title,
+                f.detector,
+                f.step.map(|s| format!(", step {s}")).unwrap_or_default(),
+                st.reset
+            )?;
+            if let Some(j) = &f.judge {
+                write_judge_text(out, j, &st)?;
+            }
         }
         for d in &rep.diagnostics {
             writeln!(
@@ -219,7 +242,30 @@ fn write_finding_text(out: &mut dyn Write, f: &Finding, st: &Style) -> io::Resul
             None => writeln!(out, "           {}{at}: {}{}", st.dim, e.note, st.reset)?,
         }
     }
-    writeln!(out, "           fix: {}", f.remediation)
+    writeln!(out, "           fix: {}", f.remediation)?;
+    if let Some(j) = &f.judge {
+        write_judge_text(out, j, st)?;
+    }
+    Ok(())
+}
+
+fn write_judge_text(out: &mut dyn Write, j: &JudgeReview, st: &Style) -> io::Result<()> {
+    let decision = match j.decision {
+        JudgeDecision::Confirm => "confirmed".to_owned(),
+        JudgeDecision::Reject => "rejected".to_owned(),
+        JudgeDecision::Adjust => format!(
+            "adjusted the severity{}",
+            j.severity_before
+                .map(|s| format!(" (was {s})"))
+                .unwrap_or_default()
+        ),
+        JudgeDecision::Replace => "named the decisive step".to_owned(),
+    };
+    writeln!(
+        out,
+        "           {}judge ({}): {decision}: {}{}",
+        st.dim, j.model, j.reason, st.reset
+    )
 }
 
 pub(crate) fn write_markdown(out: &mut dyn Write, results: &[TraceResult]) -> io::Result<()> {
@@ -241,11 +287,16 @@ pub(crate) fn write_markdown(out: &mut dyn Write, results: &[TraceResult]) -> io
         if let Some(a) = &rep.attribution {
             writeln!(
                 out,
-                "Decisive failure: **{}** at step {} ({}, confidence {:.2})\n",
+                "Decisive failure: **{}** at step {} ({}, confidence {:.2}, {}){}\n",
                 a.agent.as_deref().unwrap_or("unknown agent"),
                 a.step.map_or_else(|| "?".to_owned(), |s| s.to_string()),
                 a.category,
-                a.confidence
+                a.confidence,
+                a.tier,
+                a.judge
+                    .as_ref()
+                    .map(|j| format!(" — judge: {}", md_escape(&j.reason)))
+                    .unwrap_or_default()
             )?;
         }
         if rep.findings.is_empty() {
@@ -269,7 +320,11 @@ pub(crate) fn write_markdown(out: &mut dyn Write, results: &[TraceResult]) -> io
                 f.severity,
                 f.detector,
                 md_escape(&place),
-                md_escape(&f.summary),
+                md_escape(&f.summary)
+                    + &f.judge
+                        .as_ref()
+                        .map(|j| format!(" (judge: {})", md_escape(&j.reason)))
+                        .unwrap_or_default(),
                 f.confidence * 100.0
             )?;
         }
@@ -347,6 +402,7 @@ pub(crate) fn write_sarif(
                     "verdict": r.report.verdict,
                     "step": f.step,
                     "agent": f.agent,
+                    "judge": f.judge,
                 }
             }));
         }

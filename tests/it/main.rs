@@ -13,4 +13,5 @@ mod cli;
 mod detect_cli;
 mod detectors;
 mod fuzz_regressions;
+mod judge;
 mod support;

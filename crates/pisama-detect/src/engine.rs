@@ -115,6 +115,10 @@ pub struct TraceReport {
     pub score: f64,
     pub attribution: Option<Attribution>,
     pub findings: Vec<Finding>,
+    /// Findings the optional judge rejected as false positives, with its reason. They no
+    /// longer count towards the score, the verdict or the attribution.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dismissed: Vec<Finding>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -255,21 +259,38 @@ impl Engine {
                 }
             }
         }
-        let findings = verdict::merge_overlapping(findings);
-        let score = verdict::score(&findings);
-        let verdict = verdict::decide(score, self.fail_threshold, self.pass_threshold);
-        let attribution = if verdict == Verdict::Pass && !self.assume_failed {
+        let mut report = TraceReport {
+            verdict: Verdict::Pass,
+            score: 0.0,
+            attribution: None,
+            findings: verdict::merge_overlapping(findings),
+            dismissed: Vec::new(),
+            diagnostics,
+        };
+        self.conclude(&view, &mut report);
+        report
+    }
+
+    /// Recomputes the score, the verdict and the attribution from `report.findings` after
+    /// they changed (the judge rejected or re-graded some): the same rules as [`Engine::run`].
+    pub fn rescore(&self, trace: &Trace, report: &mut TraceReport) {
+        report.findings = verdict::merge_overlapping(std::mem::take(&mut report.findings));
+        self.conclude(&TraceView::new(trace), report);
+    }
+
+    /// The score thresholds in use: (fail at or above, pass below).
+    pub fn thresholds(&self) -> (f64, f64) {
+        (self.fail_threshold, self.pass_threshold)
+    }
+
+    fn conclude(&self, view: &TraceView<'_>, report: &mut TraceReport) {
+        report.score = verdict::score(&report.findings);
+        report.verdict = verdict::decide(report.score, self.fail_threshold, self.pass_threshold);
+        report.attribution = if report.verdict == Verdict::Pass && !self.assume_failed {
             None
         } else {
-            verdict::attribute(&view, &findings, self.assume_failed)
+            verdict::attribute(view, &report.findings, self.assume_failed)
         };
-        TraceReport {
-            verdict,
-            score,
-            attribution,
-            findings,
-            diagnostics,
-        }
     }
 
     /// Runs over many traces in parallel; the reports keep the input order.
@@ -330,6 +351,7 @@ fn to_finding(view: &TraceView<'_>, meta: &DetectorMeta, hit: Hit) -> Finding {
         evidence,
         remediation: collapse_whitespace(&meta.remediation),
         merged: Vec::new(),
+        judge: None,
         raw_score: hit.score,
     }
 }

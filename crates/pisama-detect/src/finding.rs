@@ -252,6 +252,9 @@ pub struct Finding {
     /// Other findings folded into this one by the overlap rule (their detector ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged: Vec<String>,
+    /// What the optional LLM judge (tier T3) said about this finding, when it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeReview>,
     /// The detector's score before calibration (used to fit calibrations; not serialized).
     #[serde(skip)]
     #[schemars(skip)]
@@ -289,6 +292,39 @@ pub struct Attribution {
     /// The finding this attribution rests on, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detector: Option<String>,
+    /// The tier that produced it: its finding's tier, T1 for the structural prior, T3 when the
+    /// judge named the agent and step.
+    pub tier: Tier,
+    /// What the optional LLM judge said, when it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeReview>,
+}
+
+/// What the judge decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeDecision {
+    /// The finding (or attribution) holds.
+    Confirm,
+    /// The finding is a false positive; it moves to the trace's `dismissed` list.
+    Reject,
+    /// The finding holds with another severity (`severity_before` keeps the old one).
+    Adjust,
+    /// The judge named another agent, step or category for the decisive failure.
+    Replace,
+}
+
+/// The judge's word on a finding or an attribution, with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JudgeReview {
+    pub decision: JudgeDecision,
+    /// The judge's reason, in its own words (one or two sentences).
+    pub reason: String,
+    /// The model that answered.
+    pub model: String,
+    /// The severity before an `adjust`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity_before: Option<Severity>,
 }
 
 /// A detector that failed (panicked) on a trace. The run goes on without it.

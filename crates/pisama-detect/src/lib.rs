@@ -22,5 +22,8 @@ pub mod view;
 
 pub use catalog::{DetectorMeta, Param, Params};
 pub use engine::{Detector, Engine, EngineConfig, EngineError, Hit, HitEvidence, TraceReport};
-pub use finding::{Attribution, Diagnostic, Evidence, Finding, MastMode, Severity, Tier, Verdict};
+pub use finding::{
+    Attribution, Diagnostic, Evidence, Finding, JudgeDecision, JudgeReview, MastMode, Severity,
+    Tier, Verdict,
+};
 pub use view::TraceView;

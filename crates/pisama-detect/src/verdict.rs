@@ -15,7 +15,7 @@
 use std::collections::HashSet;
 
 use crate::engine::round3;
-use crate::finding::{Attribution, Finding, Verdict};
+use crate::finding::{Attribution, Finding, Tier, Verdict};
 use crate::view::TraceView;
 
 /// Default score at or above which a trace fails.
@@ -106,6 +106,8 @@ pub fn attribute(
             .map_or_else(|| f.category.clone(), |m| m.code().to_owned()),
         confidence: f.confidence,
         detector: Some(f.detector.clone()),
+        tier: f.tier,
+        judge: None,
     };
     let stepped: Vec<&Finding> = findings.iter().filter(|f| f.step.is_some()).collect();
     // A run known to have failed: the decisive error is the root cause, which comes before its
@@ -159,6 +161,8 @@ pub fn attribute(
                     PRIOR_CONFIDENCE
                 },
                 detector: None,
+                tier: Tier::T1,
+                judge: None,
             });
         }
     }
@@ -196,6 +200,8 @@ pub fn attribute(
         category: "unknown".to_owned(),
         confidence: PRIOR_CONFIDENCE,
         detector: None,
+        tier: Tier::T1,
+        judge: None,
     })
 }
 

@@ -1,6 +1,9 @@
-//! Secret redaction on every write path (§5.8): built-in rules, project allow and deny rules,
-//! and a keyed hash so the same secret always maps to the same tag
-//! (`[REDACTED:<rule>:<6 hex>]`) without the tag revealing it.
+//! Secret redaction: built-in rules, project allow and deny rules, and a keyed hash so the same
+//! secret always maps to the same tag (`[REDACTED:<rule>:<6 hex>]`) without the tag revealing it.
+//!
+//! Two users: the project brain runs it on every write path (brain.md §5.8), and the LLM judge
+//! runs it on everything it would send to the user's endpoint. One crate, so both apply the
+//! same rules; it depends only on `regex` and `sha2`.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -233,7 +236,7 @@ fn high_entropy_secret(s: &str) -> bool {
     entropy(core) >= 4.2
 }
 
-/// Byte ranges of fenced code blocks (``` or ~~~), where the entropy rule does not apply:
+/// Byte ranges of fenced code blocks (three backticks or tildes), where the entropy rule does not apply:
 /// base64 images, lock files and hashes live there.
 fn fenced_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
