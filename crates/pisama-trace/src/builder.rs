@@ -46,6 +46,15 @@ impl TraceBuilder {
         }
     }
 
+    /// Makes room for `additional` more spans. Adapters that know their span count call it
+    /// once: at 100,000 spans, growing by doubling copies the span table several times and
+    /// touches fresh memory each time.
+    pub fn reserve(&mut self, additional: usize) {
+        self.spans.reserve_exact(additional);
+        self.parent.reserve_exact(additional);
+        self.by_id.reserve(additional);
+    }
+
     /// Trace-level fields (session, task, status, metadata, format version...).
     pub fn trace_mut(&mut self) -> &mut Trace {
         &mut self.trace

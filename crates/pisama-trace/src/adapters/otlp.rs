@@ -859,6 +859,7 @@ pub(crate) enum DraftParent {
 /// agents, declares agents, takes the session id and the mapping warnings.
 pub(crate) fn assemble(b: &mut TraceBuilder, drafts: Vec<Draft>) {
     let n = drafts.len();
+    b.reserve(n);
     let mut by_id: HashMap<&str, usize> = HashMap::with_capacity(n);
     let mut duplicates = 0usize;
     for (i, d) in drafts.iter().enumerate() {

@@ -101,6 +101,7 @@ pub(crate) fn parse(mut input: Input) -> AdapterResult {
         })
         .unwrap_or_else(|| input.synth_id("pisama-spans"));
     let mut b = TraceBuilder::new(Format::PisamaSpans, id);
+    b.reserve(spans.len());
     if let Some(Value::Object(meta)) = metadata {
         if let Some(s) = meta.get("session_id").and_then(Value::as_str) {
             b.trace_mut().session_id = Some(s.to_owned());
