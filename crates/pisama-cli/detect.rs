@@ -16,8 +16,9 @@ use serde_json::json;
 use crate::args::{DetectArgs, DetectFormat, DetectorsArgs, ExplainArgs, FailOn, ReportFormat};
 use crate::config::{self, Config};
 use crate::output;
-use crate::report::{self, TraceResult};
+use crate::report;
 use crate::{Exit, Failure};
+use pisama_detect::TraceResult;
 
 /// Traces detected together; large enough to keep both cores busy, small enough to stream.
 const BATCH: usize = 64;

@@ -11,6 +11,7 @@ mod convert;
 mod detect;
 mod eval;
 mod inspect;
+mod mcp;
 mod output;
 mod report;
 
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         Command::Formats(a) => inspect::formats(&a),
         Command::Schema => report::print_schema(),
         Command::Brain(a) => brain::run(&a),
+        Command::Mcp(a) => mcp::run(&a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -12,4 +12,5 @@ mod brain;
 mod cli;
 mod detect_cli;
 mod detectors;
+mod mcp;
 mod support;
