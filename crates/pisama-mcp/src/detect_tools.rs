@@ -43,8 +43,8 @@ pub(crate) enum InlineTrace {
     Text(String),
     /// The trace as a JSON object (one document).
     Object(serde_json::Map<String, serde_json::Value>),
-    /// The trace as a JSON array (a message list, a span list or a batch).
-    Array(Vec<serde_json::Value>),
+    /// The trace as a JSON array of objects (a message list, a span list or a batch).
+    Array(Vec<serde_json::Map<String, serde_json::Value>>),
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -205,8 +205,21 @@ pub(crate) struct DetectorList {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub(crate) struct ParamInfo {
     pub(crate) name: String,
+    #[schemars(schema_with = "param_value_schema")]
     pub(crate) default: serde_json::Value,
     pub(crate) doc: String,
+}
+
+/// A parameter value: a number, a boolean, a string or a list of strings.
+fn param_value_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "string"},
+            {"type": "array", "items": {"type": "string"}}
+        ]
+    })
 }
 
 /// The result of `pisama_explain`.

@@ -30,34 +30,37 @@ use crate::roots::{Roots, root_from_uri};
 use crate::{ServerOptions, prompts, resources, watch};
 
 /// What every connection shares.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) options: ServerOptions,
+    /// The tools, with their schemas; built on first use, not before `initialize` answers.
+    tools: OnceLock<ToolRouter<PisamaServer>>,
     /// The first sentence of the `instructions`, computed once (it lists files, parses none).
     pub(crate) brain_summary: OnceLock<String>,
 }
 
-/// "The project brain in … holds N record(s) (…)": counts by kind folder, without parsing, so
-/// `initialize` stays fast on a large brain.
+/// "The project brain in … holds N record file(s) (…)": counts `.md` files per kind folder,
+/// without opening the brain (no config, no redaction rules), so `initialize` stays fast.
 fn brain_summary(root: &std::path::Path) -> String {
-    let Ok(brain) = Brain::open(root) else {
+    let dir = root.join(pisama_brain::store::BRAIN_DIR);
+    if !dir.join("brain.toml").is_file() {
         return "This workspace has no project brain yet (a human runs `pisama brain init` to create one).".to_owned();
-    };
-    let Ok(files) = brain.record_files() else {
-        return "The project brain could not be read.".to_owned();
-    };
-    let mut counts: Vec<(pisama_brain::Kind, usize)> = Vec::new();
+    }
+    let mut total = 0;
+    let mut parts = Vec::new();
     for k in pisama_brain::Kind::ALL {
-        let n = files.iter().filter(|f| f.starts_with(k.folder())).count();
+        let n = std::fs::read_dir(dir.join(k.folder())).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+                .count()
+        });
         if n > 0 {
-            counts.push((k, n));
+            total += n;
+            parts.push(format!("{n} {k}"));
         }
     }
-    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     format!(
-        "The project brain in {} holds {} record file(s){}.",
-        brain.dir().display(),
-        files.len(),
+        "The project brain in {} holds {total} record file(s){}.",
+        dir.display(),
         if parts.is_empty() {
             String::new()
         } else {
@@ -84,7 +87,6 @@ pub(crate) struct Session {
 /// The pisama MCP server. Cheap to clone; one per connection (stdio, or an HTTP session).
 #[derive(Clone)]
 pub struct PisamaServer {
-    tool_router: ToolRouter<PisamaServer>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) session: Arc<Session>,
 }
@@ -97,19 +99,27 @@ impl std::fmt::Debug for PisamaServer {
     }
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 const INSTRUCTIONS_TAIL: &str = "Detection: pisama_detect runs the detectors over a trace file, folder or inline trace JSON and returns a verdict, the decisive agent and step, and findings with evidence and fixes; pisama_detectors and pisama_explain describe the catalogue. Brain: search before writing (brain_search, brain_context); propose, don't overwrite (brain_propose, brain_revise); approved records are authoritative, proposed ones are not; only a human approves (brain_review).";
 
 impl PisamaServer {
     pub fn new(options: ServerOptions) -> Self {
         Self::with_shared(Arc::new(Shared {
             options,
+            tools: OnceLock::new(),
             brain_summary: OnceLock::new(),
         }))
     }
 
     pub(crate) fn with_shared(shared: Arc<Shared>) -> Self {
         PisamaServer {
-            tool_router: Self::detect_router() + Self::brain_router(),
             shared,
             session: Arc::new(Session {
                 log_level: AtomicU8::new(level_rank(LoggingLevel::Info)),
@@ -121,6 +131,12 @@ impl PisamaServer {
     /// A fresh connection on the same options (one per HTTP session).
     pub(crate) fn fork(&self) -> Self {
         Self::with_shared(self.shared.clone())
+    }
+
+    fn tools(&self) -> &ToolRouter<PisamaServer> {
+        self.shared
+            .tools
+            .get_or_init(|| Self::detect_router() + Self::brain_router())
     }
 
     pub(crate) fn options(&self) -> &ServerOptions {
@@ -250,7 +266,7 @@ pub(crate) fn level_rank(level: LoggingLevel) -> u8 {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.tools())]
 impl ServerHandler for PisamaServer {
     fn get_info(&self) -> ServerConfig {
         let caps = ServerCapabilities::builder()
