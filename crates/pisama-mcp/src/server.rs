@@ -134,9 +134,24 @@ impl PisamaServer {
     }
 
     fn tools(&self) -> &ToolRouter<PisamaServer> {
-        self.shared
-            .tools
-            .get_or_init(|| Self::detect_router() + Self::brain_router())
+        self.shared.tools.get_or_init(|| {
+            let mut router = Self::detect_router() + Self::brain_router();
+            for route in router.map.values_mut() {
+                let mut input = serde_json::Value::Object((*route.attr.input_schema).clone());
+                portable_schema(&mut input, false);
+                if let serde_json::Value::Object(m) = input {
+                    route.attr.input_schema = Arc::new(m);
+                }
+                if let Some(out) = &route.attr.output_schema {
+                    let mut output = serde_json::Value::Object((**out).clone());
+                    portable_schema(&mut output, true);
+                    if let serde_json::Value::Object(m) = output {
+                        route.attr.output_schema = Some(Arc::new(m));
+                    }
+                }
+            }
+            router
+        })
     }
 
     pub(crate) fn options(&self) -> &ServerOptions {
@@ -227,6 +242,49 @@ impl PisamaServer {
             Ok(Err(e)) => tracing::debug!("roots/list failed: {e}"),
             Err(_) => tracing::debug!("roots/list timed out"),
         }
+    }
+}
+
+/// Rewrites `"type": [T, "null"]` (what schemars writes for `Option<T>`), which clients that map
+/// schemas onto a single-type dialect reject: in inputs to `"type": T` (an optional argument is
+/// simply left out), in outputs to `"anyOf": [{"type": T, …}, {"type": "null"}]`.
+fn portable_schema(v: &mut serde_json::Value, nullable: bool) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let single = match m.get("type") {
+                Some(serde_json::Value::Array(types)) if types.len() == 2 => types
+                    .iter()
+                    .find(|t| t.as_str() != Some("null"))
+                    .filter(|_| types.iter().any(|t| t.as_str() == Some("null")))
+                    .cloned(),
+                _ => None,
+            };
+            if let Some(t) = single {
+                if nullable {
+                    let mut branch = std::mem::take(m);
+                    branch.insert("type".into(), t);
+                    let description = branch.remove("description");
+                    m.insert(
+                        "anyOf".into(),
+                        serde_json::json!([branch, {"type": "null"}]),
+                    );
+                    if let Some(d) = description {
+                        m.insert("description".into(), d);
+                    }
+                } else {
+                    m.insert("type".into(), t);
+                }
+            }
+            for child in m.values_mut() {
+                portable_schema(child, nullable);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for child in items {
+                portable_schema(child, nullable);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -273,6 +273,22 @@ async fn every_tool_has_title_annotations_and_schemas() {
             t.name
         );
         assert!(t.output_schema.is_some(), "{}: no outputSchema", t.name);
+        // Portable schemas: no type unions, no bare `true` schemas (MCP Inspector --strict).
+        for schema in [
+            serde_json::to_string(&t.input_schema).unwrap(),
+            serde_json::to_string(&t.output_schema).unwrap(),
+        ] {
+            assert!(
+                !schema.contains("\"type\":["),
+                "{}: type union in {schema}",
+                t.name
+            );
+            assert!(
+                !schema.contains("\"items\":true"),
+                "{}: boolean schema",
+                t.name
+            );
+        }
         assert!(t.description.as_deref().is_some_and(|d| d.len() > 20));
         // Every parameter is described.
         if let Some(Value::Object(props)) = t.input_schema.get("properties") {
@@ -562,15 +578,19 @@ async fn limits_end_in_clear_tool_errors() {
 #[tokio::test]
 async fn the_server_answers_while_a_large_detection_runs() {
     let h = start().await;
-    let big = big_trace(60_000);
     let peer = h.client.peer().clone();
-    let detect = tokio::spawn(async move {
-        let Value::Object(args) = json!({"trace": big}) else {
-            unreachable!()
-        };
-        peer.call_tool(CallToolRequestParams::new("pisama_detect").with_arguments(args))
-            .await
-    });
+    let call = |spans: usize| {
+        let peer = peer.clone();
+        let big = big_trace(spans);
+        tokio::spawn(async move {
+            let Value::Object(args) = json!({"trace": big}) else {
+                unreachable!()
+            };
+            peer.call_tool(CallToolRequestParams::new("pisama_detect").with_arguments(args))
+                .await
+        })
+    };
+    let detect = call(30_000);
     // Wait until the worker reports that it started reading.
     h.wait_for("progress").await;
     let hits = h.ok("brain_search", json!({"query": "anything"})).await;
@@ -581,6 +601,20 @@ async fn the_server_answers_while_a_large_detection_runs() {
     );
     let done = detect.await.unwrap().unwrap();
     assert_ne!(done.is_error, Some(true), "{:?}", done.content);
+
+    // Cancellation: the client abandons a large request (rmcp sends notifications/cancelled);
+    // the server stops it and goes on serving.
+    h.recorder.events.lock().unwrap().clear();
+    let abandoned = call(30_000);
+    h.wait_for("progress").await;
+    abandoned.abort();
+    let out = h
+        .ok(
+            "pisama_detect",
+            json!({"path": "traces/positive/search-storm.json"}),
+        )
+        .await;
+    assert_eq!(out["summary"]["traces"], 1);
 }
 
 #[tokio::test]
