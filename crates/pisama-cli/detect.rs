@@ -140,6 +140,24 @@ fn build(
     config: &Config,
     assume_failed: bool,
 ) -> Result<Engine, Failure> {
+    let engine_config = engine_config(only_flag, exclude_flag, config, assume_failed);
+    Engine::new(&engine_config).map_err(|e| {
+        let origin = config
+            .path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        Failure::input(format!("{origin}{e}"))
+    })
+}
+
+/// The engine configuration from flags and `pisama.toml` (flags win for `only`; excludes add).
+pub(crate) fn engine_config(
+    only_flag: &[String],
+    exclude_flag: &[String],
+    config: &Config,
+    assume_failed: bool,
+) -> EngineConfig {
     let only = if only_flag.is_empty() {
         config.detect.detectors.clone()
     } else {
@@ -147,7 +165,7 @@ fn build(
     };
     let mut exclude = config.detect.exclude.clone();
     exclude.extend(exclude_flag.iter().cloned());
-    let engine_config = EngineConfig {
+    EngineConfig {
         only: only
             .into_iter()
             .map(|s| s.trim().to_owned())
@@ -162,15 +180,7 @@ fn build(
         fail_threshold: config.detect.fail_threshold,
         pass_threshold: config.detect.pass_threshold,
         assume_failed,
-    };
-    Engine::new(&engine_config).map_err(|e| {
-        let origin = config
-            .path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default();
-        Failure::input(format!("{origin}{e}"))
-    })
+    }
 }
 
 fn resolve_fail_on(flag: Option<FailOn>, config: &Config) -> Result<Option<Severity>, Failure> {
@@ -191,7 +201,10 @@ fn resolve_fail_on(flag: Option<FailOn>, config: &Config) -> Result<Option<Sever
         .map_err(|e| Failure::input(format!("fail_on: {e}")))
 }
 
-fn resolve_min_severity(flag: Option<&str>, config: &Config) -> Result<Severity, Failure> {
+pub(crate) fn resolve_min_severity(
+    flag: Option<&str>,
+    config: &Config,
+) -> Result<Severity, Failure> {
     let name = flag
         .map(str::to_owned)
         .or_else(|| config.detect.min_severity.clone())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::{Exit, Failure};
+use crate::{Exit, Failure, config, detect};
 
 #[derive(Debug, Args)]
 #[command(
@@ -31,6 +31,10 @@ pub(crate) struct McpArgs {
     /// Another folder the server may read traces from (repeatable)
     #[arg(long = "allow", value_name = "DIR")]
     allow: Vec<PathBuf>,
+
+    /// Detection configuration (default: ROOT/pisama.toml, then the user config folder's pisama/pisama.toml)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// Largest trace file a request may read, in bytes
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
@@ -73,6 +77,23 @@ pub(crate) fn run(args: &McpArgs) -> Result<Exit, Failure> {
         .unwrap_or_else(|| pisama_brain::Brain::discover(&cwd));
     let mut options = pisama_mcp::ServerOptions::new(&root, &args.allow)
         .map_err(|e| Failure::input(e.to_string()))?;
+    // The same detection settings as `pisama detect` run in the workspace.
+    let workspace_config = options.root.join("pisama.toml");
+    let config = config::load(args.config.as_deref().or_else(|| {
+        workspace_config
+            .is_file()
+            .then_some(workspace_config.as_path())
+    }))?;
+    options.detection = detect::engine_config(&[], &[], &config, false);
+    options.min_severity = detect::resolve_min_severity(None, &config)?;
+    pisama_detect::Engine::new(&options.detection).map_err(|e| {
+        let origin = config
+            .path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        Failure::input(format!("{origin}{e}"))
+    })?;
     if !(args.time_budget.is_finite() && args.time_budget > 0.0) {
         return Err(Failure::input(
             "--time-budget must be a positive number of seconds",

@@ -264,3 +264,40 @@ fn mcp_json_launches_a_real_subcommand() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("--http"));
 }
+
+#[test]
+fn detection_follows_the_workspace_pisama_toml() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("pisama.toml"),
+        "[detect]\nexclude = [\"tool-retry-storm\"]\n",
+    )
+    .unwrap();
+    let responses = stdio_session(
+        dir.path(),
+        &[
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "pisama_detect", "arguments": {"path": "run.json"}}}),
+        ],
+    );
+    let out = &by_id(&responses, 2)["result"]["structuredContent"];
+    let findings = out["traces"][0]["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().all(|f| f["detector"] != "tool-retry-storm"),
+        "{out}"
+    );
+    // A broken configuration stops the server at startup with the file named.
+    std::fs::write(
+        dir.path().join("pisama.toml"),
+        "[detect]\nexclude = [\"no-such\"]\n",
+    )
+    .unwrap();
+    let run = crate::support::pisama_stdin(&["mcp", "--root", dir.path().to_str().unwrap()], b"");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("pisama.toml") && run.stderr.contains("no-such"),
+        "{}",
+        run.stderr
+    );
+}

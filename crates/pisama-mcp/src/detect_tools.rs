@@ -65,7 +65,7 @@ pub(crate) struct DetectArgs {
     #[serde(default)]
     pub(crate) exclude: Option<StrList>,
     /// Report only findings at or above this severity: info, low, medium, high or critical
-    /// (default: low). The verdict always uses every finding.
+    /// (default: low, or pisama.toml's). The verdict always uses every finding.
     #[serde(default)]
     pub(crate) min_severity: Option<String>,
     /// Read the input as this format instead of detecting it from the content (names as
@@ -475,33 +475,37 @@ pub(crate) struct DetectJob {
     pub(crate) min_severity: Severity,
 }
 
+/// The engine for a request: the server's defaults (`pisama.toml`) with the request's choices.
 pub(crate) fn engine_for(
+    base: &EngineConfig,
     detectors: &[String],
     exclude: &[String],
     assume_failed: bool,
 ) -> Result<Engine, String> {
-    Engine::new(&EngineConfig {
-        only: detectors.to_vec(),
-        exclude: exclude.to_vec(),
-        assume_failed,
-        ..EngineConfig::default()
-    })
-    .map_err(|e| e.to_string())
+    let mut config = base.clone();
+    if !detectors.is_empty() {
+        config.only = detectors.to_vec();
+    }
+    config.exclude.extend(exclude.iter().cloned());
+    config.assume_failed = assume_failed;
+    Engine::new(&config).map_err(|e| e.to_string())
 }
 
 impl DetectJob {
     pub(crate) fn from_args(
         args: &DetectArgs,
         roots: &Roots,
-        limits: &Limits,
+        options: &crate::ServerOptions,
     ) -> Result<DetectJob, String> {
+        let limits = &options.limits;
         let source = source_of(roots, limits, args.path.as_deref(), args.trace.as_ref())?;
         let format = format_option(args.input_format.as_deref())?;
         let min_severity = match &args.min_severity {
-            None => Severity::Low,
+            None => options.min_severity,
             Some(s) => Severity::from_str(s).map_err(|e| format!("min_severity: {e}"))?,
         };
         let engine = engine_for(
+            &options.detection,
             &args
                 .detectors
                 .as_ref()
@@ -638,8 +642,8 @@ pub(crate) async fn detect(
     let limits = server.options().limits.clone();
     let job = {
         let roots = roots.clone();
-        let limits = limits.clone();
-        crate::server::blocking(move || DetectJob::from_args(&args, &roots, &limits)).await??
+        let options = server.options().clone();
+        crate::server::blocking(move || DetectJob::from_args(&args, &roots, &options)).await??
     };
     supervise(server, ctx, "detection", move |stop, progress| {
         job.run(&roots, &limits, stop, progress)

@@ -54,6 +54,11 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// How often `.brain/` is checked for external edits (for change notifications).
     pub watch_interval: Duration,
+    /// Detection defaults from `pisama.toml` (detector selection, parameters, thresholds);
+    /// a request's `detectors` replace `only`, its `exclude` adds to `exclude`.
+    pub detection: pisama_detect::EngineConfig,
+    /// Findings below this severity are left out unless a request says otherwise.
+    pub min_severity: pisama_detect::Severity,
 }
 
 /// Bounds on one detection request. Each one, when hit, is a tool error that says which limit
@@ -124,6 +129,8 @@ impl ServerOptions {
             allow,
             limits: Limits::default(),
             watch_interval: Duration::from_secs(1),
+            detection: pisama_detect::EngineConfig::default(),
+            min_severity: pisama_detect::Severity::Low,
         })
     }
 }
