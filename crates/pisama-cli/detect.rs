@@ -141,14 +141,17 @@ fn build(
     assume_failed: bool,
 ) -> Result<Engine, Failure> {
     let engine_config = engine_config(only_flag, exclude_flag, config, assume_failed);
-    Engine::new(&engine_config).map_err(|e| {
-        let origin = config
-            .path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default();
-        Failure::input(format!("{origin}{e}"))
-    })
+    Engine::new(&engine_config).map_err(|e| config_error(config, &e))
+}
+
+/// A configuration mistake, prefixed with the file it came from.
+pub(crate) fn config_error(config: &Config, e: &dyn std::fmt::Display) -> Failure {
+    let origin = config
+        .path
+        .as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default();
+    Failure::input(format!("{origin}{e}"))
 }
 
 /// The engine configuration from flags and `pisama.toml` (flags win for `only`; excludes add).

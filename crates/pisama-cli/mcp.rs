@@ -86,14 +86,8 @@ pub(crate) fn run(args: &McpArgs) -> Result<Exit, Failure> {
     }))?;
     options.detection = detect::engine_config(&[], &[], &config, false);
     options.min_severity = detect::resolve_min_severity(None, &config)?;
-    pisama_detect::Engine::new(&options.detection).map_err(|e| {
-        let origin = config
-            .path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default();
-        Failure::input(format!("{origin}{e}"))
-    })?;
+    pisama_detect::Engine::new(&options.detection)
+        .map_err(|e| detect::config_error(&config, &e))?;
     if !(args.time_budget.is_finite() && args.time_budget > 0.0) {
         return Err(Failure::input(
             "--time-budget must be a positive number of seconds",
