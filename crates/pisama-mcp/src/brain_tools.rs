@@ -1075,9 +1075,10 @@ impl PisamaServer {
     async fn brain_propose(
         &self,
         Parameters(args): Parameters<ProposeArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let actor = self.agent();
-        let client = self.client_name();
+        let actor = Self::agent(&ctx);
+        let client = Self::client_name(&ctx);
         let result = with_brain(self, move |brain| {
             let rec = new_record(brain, &args, client)?;
             let kind = rec.kind;
@@ -1114,8 +1115,9 @@ impl PisamaServer {
     async fn brain_revise(
         &self,
         Parameters(args): Parameters<ReviseArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let actor = self.agent();
+        let actor = Self::agent(&ctx);
         self.write_reply(move |brain| {
             let entry = brain.get(&args.id)?;
             let mut patch = Patch::default();
@@ -1172,8 +1174,9 @@ impl PisamaServer {
     async fn brain_link(
         &self,
         Parameters(args): Parameters<LinkToolArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let actor = self.agent();
+        let actor = Self::agent(&ctx);
         self.write_reply(move |brain| {
             brain.link(&args.from, &args.rel, &args.to, args.remove, &actor)
         })
@@ -1192,8 +1195,9 @@ impl PisamaServer {
     async fn brain_transition(
         &self,
         Parameters(args): Parameters<TransitionArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let actor = self.agent();
+        let actor = Self::agent(&ctx);
         self.write_reply(move |brain| {
             brain.transition(
                 &args.id,
@@ -1469,8 +1473,9 @@ impl PisamaServer {
     async fn brain_archive(
         &self,
         Parameters(args): Parameters<ArchiveArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let actor = self.agent();
+        let actor = Self::agent(&ctx);
         self.write_reply(move |brain| brain.archive(&args.id, &args.reason, &actor))
             .await
     }

@@ -178,25 +178,17 @@ impl PisamaServer {
         Brain::open(&self.shared.options.root).map_err(|e| e.to_string())
     }
 
-    /// The agent the client speaks for (from `clientInfo.name`).
-    pub(crate) fn agent(&self) -> Actor {
-        let name = self
-            .session
-            .peer
-            .get()
-            .and_then(Peer::peer_info)
-            .map(|i| i.client_info.name.clone())
+    /// The agent the client speaks for: `clientInfo.name` of the handshake, or of the request's
+    /// `_meta` on 2026-07-28 connections.
+    pub(crate) fn agent(ctx: &RequestContext<RoleServer>) -> Actor {
+        let name = Self::client_name(ctx)
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| "mcp-client".into());
         Actor::agent(name, "mcp")
     }
 
-    pub(crate) fn client_name(&self) -> Option<String> {
-        self.session
-            .peer
-            .get()
-            .and_then(Peer::peer_info)
-            .map(|i| i.client_info.name.clone())
+    pub(crate) fn client_name(ctx: &RequestContext<RoleServer>) -> Option<String> {
+        ctx.client_info().map(|i| i.name)
     }
 
     /// Wakes the watcher so our own writes are announced at once.

@@ -752,6 +752,9 @@ async fn brain_workflow_through_the_tools() {
     );
     let hist = h.ok("brain_history", json!({"id": id})).await;
     assert!(hist["events"].as_array().unwrap().len() >= 3);
+    // Writes are journaled as the agent the client named, via mcp.
+    assert_eq!(hist["events"][0]["actor"], "agent:pisama-test");
+    assert_eq!(hist["events"][0]["via"], "mcp");
 
     let st = h.ok("brain_status", json!({})).await;
     assert_eq!(st["records"], 3);
