@@ -695,7 +695,15 @@ fn new_record(
             paths: scope.paths.clone(),
             evidence: Vec::new(),
         };
+        // The server reads nothing outside the workspace: evidence files are checked like
+        // trace paths (a symbolic link out of the repository is refused too).
+        let workspace = crate::roots::Roots::new(
+            std::fs::canonicalize(brain.root()).map_err(|e| e.to_string())?,
+            &[],
+            &[],
+        );
         for e in &scope.evidence {
+            workspace.resolve(&e.path)?;
             s.evidence.push(
                 pisama_brain::check::anchor(brain.root(), &e.path, e.lines.clone())
                     .map_err(|e| err(&e))?,
