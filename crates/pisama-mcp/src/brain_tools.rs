@@ -81,6 +81,9 @@ pub(crate) struct SearchArgs {
     /// Only records with one of these tags. Alias: `tag`.
     #[serde(default, alias = "tag")]
     pub(crate) tags: Option<StrList>,
+    /// Only records whose scope governs one of these files (e.g. the files you are editing).
+    #[serde(default, alias = "path")]
+    pub(crate) paths: Option<StrList>,
     /// Most hits to return (default 10, at most 50).
     #[serde(default)]
     pub(crate) limit: Option<usize>,
@@ -719,6 +722,29 @@ fn new_record(
     Ok(rec)
 }
 
+/// How many ranked hits a `paths`-filtered search looks at.
+const PATH_FILTER_WINDOW: usize = 500;
+
+/// Whether the record's `scope.paths` globs govern one of `paths` (a folder scope governs
+/// everything under it), as `brain_context` decides it.
+fn governs_any(brain: &Brain, id: &str, paths: &[String]) -> bool {
+    let Ok(entry) = brain.get(id) else {
+        return false;
+    };
+    let mut set = globset::GlobSetBuilder::new();
+    for p in &entry.record.scope.paths {
+        for pattern in [p.clone(), format!("{}/**", p.trim_end_matches('/'))] {
+            if let Ok(g) = globset::Glob::new(&pattern) {
+                set.add(g);
+            }
+        }
+    }
+    let Ok(set) = set.build() else { return false };
+    paths
+        .iter()
+        .any(|p| set.is_match(p.trim_start_matches("./")))
+}
+
 /// Records that look like a new one (same kind, title words), excluding itself.
 fn similar(brain: &Brain, kind: Kind, title: &str, own: &str) -> Vec<String> {
     let words: Vec<String> = title
@@ -914,17 +940,28 @@ impl PisamaServer {
             }
             let limit = args.limit.unwrap_or(10).clamp(1, 50);
             let offset = cursor_offset(args.cursor.as_deref())?;
-            let hits = brain
+            let paths = args.paths.as_ref().map(StrList::values).unwrap_or_default();
+            // A path filter applies after ranking, so it pages over a larger ranked window.
+            let (window, skip) = if paths.is_empty() {
+                (limit + 1, offset)
+            } else {
+                (PATH_FILTER_WINDOW, 0)
+            };
+            let mut hits = brain
                 .search(&SearchQuery {
                     text: args.query.clone(),
                     kinds: parse_all(args.kinds.as_ref())?,
                     reviews,
                     tags: args.tags.as_ref().map(StrList::values).unwrap_or_default(),
                     status: Vec::new(),
-                    limit: limit + 1,
-                    offset,
+                    limit: window,
+                    offset: skip,
                 })
                 .map_err(|e| err(&e))?;
+            if !paths.is_empty() {
+                hits.retain(|h| governs_any(brain, &h.id, &paths));
+                hits = hits.into_iter().skip(offset).take(limit + 1).collect();
+            }
             let more = hits.len() > limit;
             Ok(SearchOutput {
                 hits: hits
