@@ -136,6 +136,19 @@ impl PisamaServer {
     fn tools(&self) -> &ToolRouter<PisamaServer> {
         self.shared.tools.get_or_init(|| {
             let mut router = Self::detect_router() + Self::brain_router();
+            // brain.toml `[mcp] tools = "core"` keeps only the core brain tools.
+            let core = Brain::open(&self.shared.options.root)
+                .is_ok_and(|b| b.config().mcp.tools == "core");
+            if core {
+                let names: Vec<String> = router.map.keys().map(ToString::to_string).collect();
+                for name in names {
+                    if name.starts_with("brain_")
+                        && !pisama_brain::config::CORE_TOOLS.contains(&name.as_str())
+                    {
+                        router.remove_route(&name);
+                    }
+                }
+            }
             for route in router.map.values_mut() {
                 let mut input = serde_json::Value::Object((*route.attr.input_schema).clone());
                 portable_schema(&mut input, false);

@@ -314,6 +314,52 @@ async fn every_tool_has_title_annotations_and_schemas() {
 }
 
 #[tokio::test]
+async fn the_core_profile_offers_fewer_brain_tools() {
+    let dir = workspace();
+    let toml_path = dir.path().join(".brain/brain.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(
+        &toml_path,
+        toml.replace("tools = \"all\"", "tools = \"core\""),
+    )
+    .unwrap();
+    let h = start_with(Recorder::default(), Limits::default(), dir).await;
+    let mut names: Vec<String> = h
+        .client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "brain_context",
+            "brain_get",
+            "brain_propose",
+            "brain_revise",
+            "brain_search",
+            "brain_status",
+            "pisama_detect",
+            "pisama_detectors",
+            "pisama_explain",
+            "pisama_inspect"
+        ]
+    );
+    let Value::Object(args) = json!({"id": "x", "reason": "r"}) else {
+        unreachable!()
+    };
+    let e = h
+        .client
+        .call_tool(CallToolRequestParams::new("brain_archive").with_arguments(args))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("tool not found"), "{e}");
+}
+
+#[tokio::test]
 async fn detect_a_file_a_folder_and_an_inline_trace() {
     let h = start().await;
     let out = h
