@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, then every test (unit, integration, black-box).
-# Needs only the Rust toolchain; uses cargo-nextest when it is installed.
+# The whole test suite: formatting, lints, then every test (unit, integration, black-box), then
+# the MCP server against MCP clients this project did not write (scripts/mcp-clients.sh: it
+# installs Node 22, the MCP Inspector, the conformance suite and the Python SDK from the npm
+# registry and PyPI into target/mcp-clients/; set PISAMA_SKIP_MCP_CLIENTS=1 to skip that step).
+# Needs the Rust toolchain, npm and python3; uses cargo-nextest when it is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +23,11 @@ if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --profile ci
 else
     cargo test --workspace
+fi
+
+if [[ ${PISAMA_SKIP_MCP_CLIENTS:-} == 1 ]]; then
+    echo "== MCP clients: skipped (PISAMA_SKIP_MCP_CLIENTS=1)"
+else
+    echo "== MCP clients"
+    ./scripts/mcp-clients.sh
 fi

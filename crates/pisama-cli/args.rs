@@ -63,6 +63,8 @@ session.jsonl --to otlp > session.otlp.json\n  pisama convert runs/ --to pisama 
     Schema,
     /// Project brain: reviewable project memory in `.brain/` (decisions, specs, conventions, ...)
     Brain(crate::brain::BrainArgs),
+    /// MCP server for editors (Cursor, Claude Desktop, Claude Code, Windsurf): stdio, or --http on loopback
+    Mcp(crate::mcp::McpArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,8 +17,9 @@ use crate::args::{DetectArgs, DetectFormat, DetectorsArgs, ExplainArgs, FailOn, 
 use crate::config::{self, Config};
 use crate::judge;
 use crate::output;
-use crate::report::{self, TraceResult};
+use crate::report;
 use crate::{Exit, Failure};
+use pisama_detect::TraceResult;
 
 /// Traces detected together; large enough to keep both cores busy, small enough to stream.
 const BATCH: usize = 64;
@@ -171,6 +172,27 @@ fn build(
     config: &Config,
     assume_failed: bool,
 ) -> Result<Engine, Failure> {
+    let engine_config = engine_config(only_flag, exclude_flag, config, assume_failed);
+    Engine::new(&engine_config).map_err(|e| config_error(config, &e))
+}
+
+/// A configuration mistake, prefixed with the file it came from.
+pub(crate) fn config_error(config: &Config, e: &dyn std::fmt::Display) -> Failure {
+    let origin = config
+        .path
+        .as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default();
+    Failure::input(format!("{origin}{e}"))
+}
+
+/// The engine configuration from flags and `pisama.toml` (flags win for `only`; excludes add).
+pub(crate) fn engine_config(
+    only_flag: &[String],
+    exclude_flag: &[String],
+    config: &Config,
+    assume_failed: bool,
+) -> EngineConfig {
     let only = if only_flag.is_empty() {
         config.detect.detectors.clone()
     } else {
@@ -178,7 +200,7 @@ fn build(
     };
     let mut exclude = config.detect.exclude.clone();
     exclude.extend(exclude_flag.iter().cloned());
-    let engine_config = EngineConfig {
+    EngineConfig {
         only: only
             .into_iter()
             .map(|s| s.trim().to_owned())
@@ -193,15 +215,7 @@ fn build(
         fail_threshold: config.detect.fail_threshold,
         pass_threshold: config.detect.pass_threshold,
         assume_failed,
-    };
-    Engine::new(&engine_config).map_err(|e| {
-        let origin = config
-            .path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default();
-        Failure::input(format!("{origin}{e}"))
-    })
+    }
 }
 
 fn resolve_fail_on(flag: Option<FailOn>, config: &Config) -> Result<Option<Severity>, Failure> {
@@ -222,7 +236,10 @@ fn resolve_fail_on(flag: Option<FailOn>, config: &Config) -> Result<Option<Sever
         .map_err(|e| Failure::input(format!("fail_on: {e}")))
 }
 
-fn resolve_min_severity(flag: Option<&str>, config: &Config) -> Result<Severity, Failure> {
+pub(crate) fn resolve_min_severity(
+    flag: Option<&str>,
+    config: &Config,
+) -> Result<Severity, Failure> {
     let name = flag
         .map(str::to_owned)
         .or_else(|| config.detect.min_severity.clone())

@@ -12,6 +12,7 @@ mod detect;
 mod eval;
 mod inspect;
 mod judge;
+mod mcp;
 mod output;
 mod report;
 
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
         Command::Formats(a) => inspect::formats(&a),
         Command::Schema => report::print_schema(),
         Command::Brain(a) => brain::run(&a),
+        Command::Mcp(a) => mcp::run(&a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -1,73 +1,19 @@
 //! Renderers for `pisama detect`: text, JSON, JSON Lines, SARIF 2.1.0, JUnit XML, Markdown.
 //!
-//! The JSON and JSON Lines trace object is a public, versioned schema
-//! (`docs/detect.schema.json`): `schema_version`, `source`, `format`, `trace_id`, `agents`,
-//! `verdict`, `score`, `attribution`, `findings`, `diagnostics`.
+//! The JSON and JSON Lines trace object is `pisama_detect::TraceResult`, a public, versioned
+//! schema (`docs/detect.schema.json`) shared with the MCP server.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use serde::Serialize;
 use serde_json::json;
 
-use pisama_detect::{Engine, Finding, JudgeDecision, JudgeReview, Severity, TraceReport, Verdict};
-use pisama_trace::{FileSummary, LoadedTrace, TraceSource};
+use pisama_detect::result::{SCHEMA_VERSION, TraceResult, trace_result_schema};
+use pisama_detect::{Engine, Finding, JudgeDecision, JudgeReview, Severity, Verdict};
+use pisama_trace::FileSummary;
 
 use crate::output::Style;
-
-/// Version of the per-trace JSON object.
-pub(crate) const SCHEMA_VERSION: u32 = 1;
-
-/// The JSON Schema of one trace result (`docs/detect.schema.json`).
-pub(crate) fn trace_result_schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(TraceResult)).unwrap_or_default();
-    if let Some(obj) = schema.as_object_mut() {
-        obj.insert(
-            "$id".into(),
-            json!("urn:pisama:schema:detect-trace-result:1"),
-        );
-        obj.insert(
-            "description".into(),
-            json!("One trace's result from `pisama detect --format jsonl` (one per line) or an element of `traces` in `--format json`. Version 1."),
-        );
-    }
-    schema
-}
-
-/// One trace's detection result, as written by the JSON formats.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub(crate) struct TraceResult {
-    pub(crate) schema_version: u32,
-    pub(crate) source: TraceSource,
-    pub(crate) format: String,
-    pub(crate) trace_id: String,
-    pub(crate) agents: Vec<String>,
-    #[serde(flatten)]
-    pub(crate) report: TraceReport,
-    /// What the optional LLM judge was asked about this trace (`--judge`), and what became of
-    /// each question.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) judge: Option<pisama_judge::TraceJudgement>,
-}
-
-impl TraceResult {
-    pub(crate) fn new(t: &LoadedTrace, report: TraceReport) -> Self {
-        TraceResult {
-            schema_version: SCHEMA_VERSION,
-            source: t.source.clone(),
-            format: t.trace.format.name().to_owned(),
-            trace_id: t.trace.id.clone(),
-            agents: t.trace.agents.iter().map(|a| a.name.clone()).collect(),
-            report,
-            judge: None,
-        }
-    }
-
-    fn label(&self) -> String {
-        self.source.to_string()
-    }
-}
 
 pub(crate) fn print_schema() -> Result<crate::Exit, crate::Failure> {
     let mut out = io::stdout().lock();
@@ -128,7 +74,7 @@ pub(crate) fn write_text(
             out,
             "{}{}{}  {}{}{}{} score {:.2}  {}[{}, {} agent(s)]{}",
             st.bold,
-            r.label(),
+            r.source,
             st.reset,
             st.bold,
             st.verdict(rep.verdict),
@@ -280,9 +226,7 @@ pub(crate) fn write_markdown(out: &mut dyn Write, results: &[TraceResult]) -> io
         writeln!(
             out,
             "### `{}` — **{}** (score {:.2})\n",
-            r.label(),
-            rep.verdict,
-            rep.score
+            r.source, rep.verdict, rep.score
         )?;
         if let Some(a) = &rep.attribution {
             writeln!(

@@ -14,4 +14,5 @@ mod detect_cli;
 mod detectors;
 mod fuzz_regressions;
 mod judge;
+mod mcp;
 mod support;

@@ -20,7 +20,39 @@ pub struct Config {
     pub review: ReviewConfig,
     #[serde(default)]
     pub context: ContextConfig,
+    #[serde(default)]
+    pub mcp: McpConfig,
 }
+
+/// What `pisama mcp` offers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// `all` brain tools, or `core`: only `brain_context`, `brain_search`, `brain_get`,
+    /// `brain_propose`, `brain_revise` and `brain_status` (the detection tools stay).
+    #[serde(default = "all_tools")]
+    pub tools: String,
+}
+
+fn all_tools() -> String {
+    "all".into()
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig { tools: all_tools() }
+    }
+}
+
+/// The brain tools of the `core` profile.
+pub const CORE_TOOLS: [&str; 6] = [
+    "brain_context",
+    "brain_search",
+    "brain_get",
+    "brain_propose",
+    "brain_revise",
+    "brain_status",
+];
 
 fn one() -> u32 {
     1
@@ -127,6 +159,12 @@ impl Config {
                 ),
             });
         }
+        if !["all", "core"].contains(&config.mcp.tools.as_str()) {
+            return Err(Error::Config {
+                path: path.to_owned(),
+                message: format!("mcp.tools `{}` is not `all` or `core`", config.mcp.tools),
+            });
+        }
         // Compile now, so a bad pattern is reported at load time with its name.
         config.redactor(path)?;
         Ok(config)
@@ -199,6 +237,11 @@ pending_max_days = 30
 
 [context]
 budget_tokens = 2000
+
+[mcp]
+# Brain tools `pisama mcp` offers: "all", or "core" (brain_context, brain_search, brain_get,
+# brain_propose, brain_revise, brain_status). The detection tools are always there.
+tools = "all"
 "#
     )
 }

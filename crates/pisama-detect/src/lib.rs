@@ -14,8 +14,10 @@
 pub mod catalog;
 pub mod detectors;
 pub mod engine;
+pub mod escalation;
 pub mod eval;
 pub mod finding;
+pub mod result;
 pub mod text;
 pub mod verdict;
 pub mod view;
@@ -26,4 +28,5 @@ pub use finding::{
     Attribution, Diagnostic, Evidence, Finding, JudgeDecision, JudgeReview, MastMode, Severity,
     Tier, Verdict,
 };
+pub use result::TraceResult;
 pub use view::TraceView;

@@ -324,7 +324,8 @@ fn first_line(s: &str) -> String {
 
 /// Recursively lists trace-like files under `dir`, sorted so that runs are reproducible and
 /// Claude Code main sessions come before their side-chain files.
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+/// The trace-like files under a folder (recursive, sorted, symbolic links not followed).
+pub fn walk(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     let walker = ignore::WalkBuilder::new(dir)
         .standard_filters(false)
