@@ -6,7 +6,8 @@
 #
 # Targets: load_auto (format detection + the adapter it picks), load_as_format (every adapter,
 # forced by the first byte), detect (all detectors on whatever loads), brain_record (the brain's
-# record reader and writer). Seeds come from the project's fixtures; what the fuzzer learns
+# record reader and writer), mcp_request (raw JSON-RPC lines to the MCP server after a handshake;
+# it must still answer a ping). Seeds come from the project's fixtures; what the fuzzer learns
 # goes to target/fuzz-corpus/ (not committed). A crash is saved under fuzz/artifacts/TARGET/;
 # copy it to tests/fuzz-regressions/TARGET/ so the test suite replays it forever.
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-ALL_TARGETS=(load_auto load_as_format detect brain_record)
+ALL_TARGETS=(load_auto load_as_format detect brain_record mcp_request)
 export RUSTC_BOOTSTRAP=1 CARGO_INCREMENTAL=0
 
 formats=(otlp openinference-spans trail langsmith langgraph n8n dify-nodes dify-messages
@@ -56,6 +57,7 @@ seeds_for() {
         load_auto | detect) echo "fixtures/traces fixtures/detectors tests/fuzz-regressions/$1" ;;
         load_as_format) echo "fuzz/seeds/load_as_format tests/fuzz-regressions/$1" ;;
         brain_record) echo "fuzz/seeds/brain_record fixtures/brain tests/fuzz-regressions/$1" ;;
+        mcp_request) echo "fuzz/seeds/mcp_request tests/fuzz-regressions/$1" ;;
         *) echo "unknown target $1" >&2; exit 2 ;;
     esac
 }

@@ -60,13 +60,61 @@ fn brain_record(data: &[u8]) {
 /// A fuzz target's check, by the target's name.
 type Target = (&'static str, fn(&[u8]));
 
+/// Raw JSON-RPC lines after a handshake; the server must still answer a ping afterwards.
+fn mcp_request(data: &[u8]) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    const HANDSHAKE: &str = concat!(
+        r#"{"jsonrpc":"2.0","id":"fuzz-init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"fuzz","version":"1"}}}"#,
+        "\n",
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        "\n"
+    );
+    const PING: &str = concat!(
+        r#"{"jsonrpc":"2.0","id":"fuzz-ping","method":"ping"}"#,
+        "\n"
+    );
+    let workspace = tempfile::tempdir().unwrap();
+    let options = pisama_mcp::ServerOptions::new(workspace.path(), &[]).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = data.to_vec();
+    runtime.block_on(async move {
+        let (client, server_side) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server_side);
+        let server = tokio::spawn(pisama_mcp::serve_io(options, server_read, server_write));
+        let (client_read, mut client_write) = tokio::io::split(client);
+        client_write.write_all(HANDSHAKE.as_bytes()).await.unwrap();
+        client_write.write_all(&data).await.unwrap();
+        client_write.write_all(b"\n").await.unwrap();
+        client_write.write_all(PING.as_bytes()).await.unwrap();
+        let mut lines = BufReader::new(client_read).lines();
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(r#""id":"fuzz-ping""#) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(matches!(answered, Ok(true)), "no answer to the ping");
+        drop(client_write);
+        drop(lines);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), server).await;
+    });
+}
+
 #[test]
 fn fuzz_regressions_stay_fixed() {
-    let targets: [Target; 4] = [
+    let targets: [Target; 5] = [
         ("load_auto", load_auto),
         ("load_as_format", load_as_format),
         ("detect", detect),
         ("brain_record", brain_record),
+        ("mcp_request", mcp_request),
     ];
     let mut replayed = 0;
     let mut failures = Vec::new();

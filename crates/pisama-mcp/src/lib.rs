@@ -138,18 +138,29 @@ impl ServerOptions {
 /// Serves one client over stdin/stdout until it disconnects. A client that closes the pipe
 /// before `initialize` is a clean exit.
 pub async fn serve_stdio(options: ServerOptions) -> Result<(), StartError> {
+    let (stdin, stdout) = rmcp::transport::stdio();
+    serve_io(options, stdin, stdout).await
+}
+
+/// Serves one client over any byte stream pair (newline-delimited JSON-RPC, as on stdio)
+/// until it disconnects: `serve_stdio` uses it, and so do the fuzz target and tests that
+/// drive the server through an in-memory pipe.
+pub async fn serve_io<R, W>(options: ServerOptions, read: R, write: W) -> Result<(), StartError>
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
     use rmcp::ServiceExt;
     let server = PisamaServer::new(options);
-    let (stdin, stdout) = rmcp::transport::stdio();
     let transport = transport::AnswerUnknownMethods::new(
-        rmcp::transport::async_rw::AsyncRwTransport::new_server(stdin, stdout),
+        rmcp::transport::async_rw::AsyncRwTransport::new_server(read, write),
     );
     let running = match server.serve(transport).await {
         Ok(r) => r,
         Err(e) => {
             let msg = e.to_string();
             if msg.contains("connection closed") {
-                tracing::debug!("client closed stdin before initialize");
+                tracing::debug!("client closed the connection before initialize");
                 return Ok(());
             }
             return Err(StartError::Transport(msg));
