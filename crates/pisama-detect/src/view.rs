@@ -128,6 +128,12 @@ impl<'t> TraceView<'t> {
             .and_then(|v| v.get(&word.to_lowercase()).copied())
     }
 
+    /// Builds every lazily built index now (for benchmarks, and for callers that know every
+    /// detector will run).
+    pub fn build_caches(&self) {
+        let _ = self.word_table();
+    }
+
     /// The agent of a span, or `"?"`.
     pub fn agent(&self, i: Idx) -> &'t str {
         self.trace.spans[i].agent.as_deref().unwrap_or("?")
