@@ -229,6 +229,9 @@ impl Engine {
         let timed = tracing::enabled!(tracing::Level::DEBUG);
         let started = timed.then(Instant::now);
         let view = TraceView::new(trace);
+        // Most detectors read the shared text indexes: built here in parallel, once, rather
+        // than by the first detector that asks while the others wait for it.
+        view.build_caches();
         if let Some(t) = started {
             tracing::debug!(
                 trace = %trace.id,

@@ -7,7 +7,13 @@ use crate::view::tokenize;
 
 /// 64-bit FNV-1a of a byte string (stable across runs and platforms, unlike `DefaultHasher`).
 pub fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv_extend(FNV_OFFSET, bytes)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues an FNV-1a hash with more bytes, so a hash of pieces needs no joined copy.
+fn fnv_extend(mut h: u64, bytes: &[u8]) -> u64 {
     for b in bytes {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
@@ -15,62 +21,110 @@ pub fn fnv(bytes: &[u8]) -> u64 {
     h
 }
 
+/// A set of shingle hashes. The hashes are already FNV-mixed, so a cheap hasher is enough
+/// (`SipHash` cost more than the shingling itself).
+pub type ShingleSet = HashSet<u64, rustc_hash::FxBuildHasher>;
+
+/// FNV-1a of words joined by single spaces, without building the joined string.
+fn fnv_words(words: &[&str]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for (k, w) in words.iter().enumerate() {
+        if k > 0 {
+            h = fnv_extend(h, b" ");
+        }
+        h = fnv_extend(h, w.as_bytes());
+    }
+    h
+}
+
 /// Hashes of word `k`-shingles of a text.
-pub fn shingles(text: &str, k: usize) -> HashSet<u64> {
+pub fn shingles(text: &str, k: usize) -> ShingleSet {
     let words: Vec<&str> = tokenize(text).collect();
-    let mut out = HashSet::new();
+    let mut out = ShingleSet::default();
     if words.len() < k {
         if !words.is_empty() {
-            out.insert(fnv(words.join(" ").as_bytes()));
+            out.insert(fnv_words(&words));
         }
         return out;
     }
+    out.reserve(words.len() + 1 - k);
     for w in words.windows(k) {
-        out.insert(fnv(w.join(" ").as_bytes()));
+        out.insert(fnv_words(w));
     }
     out
 }
 
+/// FNV-1a of word ids as little-endian bytes, without building the byte string.
+fn fnv_ids(ids: &[u32]) -> u64 {
+    ids.iter()
+        .fold(FNV_OFFSET, |h, w| fnv_extend(h, &w.to_le_bytes()))
+}
+
 /// Hashes of `k`-shingles over word ids (as from `TraceView::words`); a text shorter than `k`
 /// words gives one shingle of all its words, an empty one none.
-pub fn word_shingles(words: &[u32], k: usize) -> HashSet<u64> {
+pub fn word_shingles(words: &[u32], k: usize) -> ShingleSet {
+    word_shingle_hashes(words, k).collect()
+}
+
+/// The hashes behind [`word_shingles`], one per window (duplicates included).
+pub fn word_shingle_hashes(words: &[u32], k: usize) -> impl Iterator<Item = u64> + '_ {
     let k = k.max(1);
-    let hash = |ws: &[u32]| {
-        let bytes: Vec<u8> = ws.iter().flat_map(|w| w.to_le_bytes()).collect();
-        fnv(&bytes)
-    };
-    if words.len() < k {
-        return if words.is_empty() {
-            HashSet::new()
-        } else {
-            HashSet::from([hash(words)])
-        };
-    }
-    words.windows(k).map(hash).collect()
+    let short = (words.len() < k && !words.is_empty()).then(|| fnv_ids(words));
+    short.into_iter().chain(words.windows(k).map(fnv_ids))
+}
+
+/// [`word_shingles`] as a sorted list without duplicates: compact, and compared by merging.
+pub fn sorted_word_shingles(words: &[u32], k: usize) -> Vec<u64> {
+    let mut out: Vec<u64> = word_shingle_hashes(words, k).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Jaccard similarity of two sets.
-pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+pub fn jaccard(a: &ShingleSet, b: &ShingleSet) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    let inter = a.intersection(b).count();
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let inter = small.iter().filter(|h| large.contains(h)).count();
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}
+
+/// [`jaccard`] of two sorted lists without duplicates.
+pub fn jaccard_sorted(a: &[u64], b: &[u64]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let (mut x, mut y, mut inter) = (0, 0, 0usize);
+    while x < a.len() && y < b.len() {
+        match a[x].cmp(&b[y]) {
+            std::cmp::Ordering::Less => x += 1,
+            std::cmp::Ordering::Greater => y += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                x += 1;
+                y += 1;
+            }
+        }
+    }
     inter as f64 / (a.len() + b.len() - inter) as f64
 }
 
 /// A `MinHash` signature: `n` minimum hashes under `n` fixed seeds. Signatures compare in O(n)
 /// whatever the text length, which keeps near-duplicate search linear.
-pub fn minhash(shingles: &HashSet<u64>, n: usize) -> Vec<u64> {
-    (0..n as u64)
-        .map(|seed| {
-            let mix = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            shingles
-                .iter()
-                .map(|h| (h ^ mix).wrapping_mul(0xff51_afd7_ed55_8ccd))
-                .min()
-                .unwrap_or(u64::MAX)
-        })
-        .collect()
+pub fn minhash<'a>(shingles: impl IntoIterator<Item = &'a u64>, n: usize) -> Vec<u64> {
+    let mixes: Vec<u64> = (0..n as u64)
+        .map(|seed| seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        .collect();
+    let mut out = vec![u64::MAX; n];
+    // One pass over the shingles, all seeds at once: the same minima as one pass per seed.
+    for h in shingles {
+        for (m, mix) in out.iter_mut().zip(&mixes) {
+            *m = (*m).min((h ^ mix).wrapping_mul(0xff51_afd7_ed55_8ccd));
+        }
+    }
+    out
 }
 
 /// Estimated Jaccard similarity from two `MinHash` signatures of equal length.
@@ -137,9 +191,17 @@ pub fn numbers(text: &str) -> Vec<f64> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let flush = |cur: &mut String, out: &mut Vec<f64>| {
-        let t = cur.trim_end_matches(['.', ',']).replace(',', "");
+        if cur.is_empty() {
+            return;
+        }
+        let t = cur.trim_end_matches(['.', ',']);
+        let parsed = if t.contains(',') {
+            t.replace(',', "").parse::<f64>()
+        } else {
+            t.parse::<f64>()
+        };
         if !t.is_empty()
-            && let Ok(v) = t.parse::<f64>()
+            && let Ok(v) = parsed
         {
             out.push(v);
         }

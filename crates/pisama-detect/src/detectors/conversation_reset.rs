@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
-use crate::text::shingles;
+use crate::text::{ShingleSet, shingles};
 use crate::view::{Idx, TraceView};
 use pisama_trace::SpanKind;
 
@@ -50,7 +50,7 @@ impl Detector for ConversationReset {
             .collect();
         let compare_openings = speakers.len() >= 2;
         // Each agent's opening message, by agent.
-        let mut openings: BTreeMap<&str, (usize, Idx, HashSet<u64>)> = BTreeMap::new();
+        let mut openings: BTreeMap<&str, (usize, Idx, ShingleSet)> = BTreeMap::new();
         // Every restatement found: (turn position, similarity, what, reference, key). The key
         // groups restatements of the same reference.
         let mut found: Vec<(usize, f64, &'static str, Option<Idx>, String)> = Vec::new();
@@ -104,7 +104,7 @@ impl Detector for ConversationReset {
         }
         // An opening that other agents open with too is the framework's preamble, not a plan
         // of this agent's. Compared agent by agent, over a bounded number of agents.
-        let firsts: Vec<(&str, &HashSet<u64>)> = openings
+        let firsts: Vec<(&str, &ShingleSet)> = openings
             .iter()
             .take(64)
             .map(|(name, (_, _, set))| (*name, set))
@@ -173,7 +173,7 @@ impl Detector for ConversationReset {
 
 /// Shingles of the prose of a text: fenced code is left out, because re-running the same
 /// script after a fix is a retry, not a restart.
-fn prose_shingles(text: &str) -> HashSet<u64> {
+fn prose_shingles(text: &str) -> ShingleSet {
     let mut prose = String::with_capacity(text.len());
     for (k, part) in text.split("```").enumerate() {
         if k % 2 == 0 {
@@ -186,7 +186,7 @@ fn prose_shingles(text: &str) -> HashSet<u64> {
 
 /// Share of the smaller set found in the larger: high when one text restates the other, even
 /// with a few words added around it.
-fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+fn overlap(a: &ShingleSet, b: &ShingleSet) -> f64 {
     let smaller = a.len().min(b.len());
     if smaller == 0 {
         return 0.0;
@@ -280,8 +280,8 @@ mod tests {
 
     #[test]
     fn overlap_needs_comparable_sizes() {
-        let a: HashSet<u64> = (0..10).collect();
-        let b: HashSet<u64> = (0..100).collect();
+        let a: ShingleSet = (0..10).collect();
+        let b: ShingleSet = (0..100).collect();
         assert!(overlap(&a, &b).abs() < f64::EPSILON);
         assert!((overlap(&a, &a) - 1.0).abs() < f64::EPSILON);
     }

@@ -14,7 +14,7 @@ use regex::Regex;
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::shingles;
+use crate::text::{ShingleSet, shingles};
 use crate::view::TraceView;
 use pisama_trace::{Span, SpanKind};
 
@@ -153,7 +153,7 @@ impl Detector for PromptInjection {
         let horizon = params.usize("follow_spans", 6).max(1);
         let spans = &view.trace.spans;
         let n = spans.len();
-        let system_prompt: Option<HashSet<u64>> = spans
+        let system_prompt: Option<ShingleSet> = spans
             .iter()
             .find(|s| s.kind == SpanKind::System)
             .and_then(|s| s.input.as_ref().or(s.output.as_ref()))
