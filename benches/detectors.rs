@@ -129,7 +129,7 @@ fn main() {
         let (time, hits) = fastest(args.runs, || d.detect(&view, &params).len());
         rows.push((time, d.id(), hits));
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let total: Duration = rows.iter().map(|r| r.0).sum();
     for (time, id, hits) in &rows {
         println!(
