@@ -1,7 +1,7 @@
 //! Text helpers for T2 detectors: shingles and `MinHash` similarity, TF-IDF, claim and number
 //! extraction. All deterministic and linear in the text length.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::view::tokenize;
 
@@ -138,17 +138,28 @@ pub fn minhash_similarity(a: &[u64], b: &[u64]) -> f64 {
 /// TF-IDF vectors over a set of documents (word ids), with cosine similarity.
 #[derive(Debug, Clone, Default)]
 pub struct TfIdf {
-    idf: HashMap<u32, f64>,
+    idf: rustc_hash::FxHashMap<u32, f64>,
+}
+
+/// A sparse TF-IDF vector: weights sorted by word id, and the vector's length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TfIdfVector {
+    weights: Vec<(u32, f64)>,
+    norm: f64,
 }
 
 impl TfIdf {
     pub fn fit<'a>(docs: impl IntoIterator<Item = &'a [u32]>) -> Self {
-        let mut df: HashMap<u32, usize> = HashMap::new();
+        let mut df: rustc_hash::FxHashMap<u32, usize> = rustc_hash::FxHashMap::default();
         let mut n = 0usize;
+        let mut unique: Vec<u32> = Vec::new();
         for doc in docs {
             n += 1;
-            let unique: HashSet<u32> = doc.iter().copied().collect();
-            for w in unique {
+            unique.clear();
+            unique.extend_from_slice(doc);
+            unique.sort_unstable();
+            unique.dedup();
+            for &w in &unique {
                 *df.entry(w).or_default() += 1;
             }
         }
@@ -159,62 +170,74 @@ impl TfIdf {
         TfIdf { idf }
     }
 
-    pub fn vector(&self, doc: &[u32]) -> HashMap<u32, f64> {
-        let mut tf: HashMap<u32, f64> = HashMap::new();
-        for w in doc {
-            *tf.entry(*w).or_default() += 1.0;
+    pub fn vector(&self, doc: &[u32]) -> TfIdfVector {
+        let mut ids = doc.to_vec();
+        ids.sort_unstable();
+        let mut weights: Vec<(u32, f64)> = Vec::new();
+        for run in ids.chunk_by(|a, b| a == b) {
+            let w = run[0];
+            weights.push((
+                w,
+                run.len() as f64 * self.idf.get(&w).copied().unwrap_or(1.0),
+            ));
         }
-        for (w, v) in &mut tf {
-            *v *= self.idf.get(w).copied().unwrap_or(1.0);
-        }
-        tf
+        let norm = weights.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
+        TfIdfVector { weights, norm }
     }
 
-    pub fn cosine(a: &HashMap<u32, f64>, b: &HashMap<u32, f64>) -> f64 {
-        let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-        let dot: f64 = small
-            .iter()
-            .filter_map(|(w, x)| large.get(w).map(|y| x * y))
-            .sum();
-        let na: f64 = a.values().map(|x| x * x).sum::<f64>().sqrt();
-        let nb: f64 = b.values().map(|x| x * x).sum::<f64>().sqrt();
-        if na == 0.0 || nb == 0.0 {
-            0.0
-        } else {
-            dot / (na * nb)
+    pub fn cosine(a: &TfIdfVector, b: &TfIdfVector) -> f64 {
+        if a.norm == 0.0 || b.norm == 0.0 {
+            return 0.0;
         }
+        // Merge of the two sorted lists: the dot product in word-id order.
+        let (mut x, mut y, mut dot) = (0, 0, 0.0);
+        while x < a.weights.len() && y < b.weights.len() {
+            match a.weights[x].0.cmp(&b.weights[y].0) {
+                std::cmp::Ordering::Less => x += 1,
+                std::cmp::Ordering::Greater => y += 1,
+                std::cmp::Ordering::Equal => {
+                    dot += a.weights[x].1 * b.weights[y].1;
+                    x += 1;
+                    y += 1;
+                }
+            }
+        }
+        dot / (a.norm * b.norm)
     }
 }
 
-/// Numbers in a text (integers and decimals, thousands separators removed).
+/// Numbers in a text (integers and decimals, thousands separators removed): runs of digits
+/// with `.` and `,` inside, trailing separators dropped. Byte-wise: every character that can
+/// be part of a number is ASCII.
 pub fn numbers(text: &str) -> Vec<f64> {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    let flush = |cur: &mut String, out: &mut Vec<f64>| {
-        if cur.is_empty() {
+    let flush = |run: &str, out: &mut Vec<f64>| {
+        let t = run.trim_end_matches(['.', ',']);
+        if t.is_empty() {
             return;
         }
-        let t = cur.trim_end_matches(['.', ',']);
         let parsed = if t.contains(',') {
             t.replace(',', "").parse::<f64>()
         } else {
             t.parse::<f64>()
         };
-        if !t.is_empty()
-            && let Ok(v) = parsed
-        {
+        if let Ok(v) = parsed {
             out.push(v);
         }
-        cur.clear();
     };
-    for c in text.chars() {
-        if c.is_ascii_digit() || ((c == '.' || c == ',') && !cur.is_empty()) {
-            cur.push(c);
-        } else {
-            flush(&mut cur, &mut out);
+    let bytes = text.as_bytes();
+    let mut start: Option<usize> = None;
+    for (k, &b) in bytes.iter().enumerate() {
+        let in_number = b.is_ascii_digit() || ((b == b'.' || b == b',') && start.is_some());
+        if in_number {
+            start.get_or_insert(k);
+        } else if let Some(s) = start.take() {
+            flush(&text[s..k], &mut out);
         }
     }
-    flush(&mut cur, &mut out);
+    if let Some(s) = start {
+        flush(&text[s..], &mut out);
+    }
     out
 }
 

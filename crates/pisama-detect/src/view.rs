@@ -147,6 +147,17 @@ impl<'t> TraceView<'t> {
             .copied()
     }
 
+    /// Number of distinct words in the trace (word ids are below it).
+    pub fn vocabulary_len(&self) -> usize {
+        self.word_table().vocabulary.len()
+    }
+
+    /// The id of a word exactly as written (the vocabulary is lower case, so a word with
+    /// upper case has none).
+    pub fn exact_word_id(&self, word: &str) -> Option<u32> {
+        self.word_table().vocabulary.get(word).copied()
+    }
+
     /// Sorted, distinct hashes of the [`CONVERSATION_SHINGLE`]-word shingles of the
     /// conversation message at position `pos` of [`TraceView::conversation`] (as
     /// [`crate::text::word_shingles`] gives them), shared by the repetition detectors.

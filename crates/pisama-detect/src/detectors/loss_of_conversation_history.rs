@@ -170,7 +170,13 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
         add(Slot::Name, m.as_str(), &mut out);
     }
     // Identifiers tied to a slot keyword shortly before them.
-    for m in p.id_token.find_iter(text) {
+    // An id-like token has at least two digits; most texts have none to look at.
+    let id_text = if text.bytes().filter(u8::is_ascii_digit).nth(1).is_some() {
+        text
+    } else {
+        ""
+    };
+    for m in p.id_token.find_iter(id_text) {
         if !id_like(m.as_str()) || p.email.is_match(m.as_str()) {
             continue;
         }
@@ -247,6 +253,16 @@ fn asks_in(text: &str) -> Vec<(Slot, String)> {
     out
 }
 
+/// Whether a text can hold a request at all: every phrasing `Patterns::ask` knows contains
+/// one of these words. Checked on ASCII text only, where lower-casing and the regex's case
+/// folding agree; other text always goes to the regex.
+fn may_ask(text: &str, lower: &str) -> bool {
+    !text.is_ascii()
+        || ["you", "please", "kindly", "may"]
+            .iter()
+            .any(|w| lower.contains(w))
+}
+
 fn speaker(span: &Span) -> Option<&str> {
     match span.kind {
         SpanKind::Human => None,
@@ -304,7 +320,11 @@ impl Detector for LossOfConversationHistory {
             {
                 // Check the agent's questions against what it was told.
                 if let Some(asker) = who {
-                    let asks = asks_in(text);
+                    let asks = if may_ask(text, view.lower(i)) {
+                        asks_in(text)
+                    } else {
+                        Vec::new()
+                    };
                     for (slot, sentence) in &asks {
                         let Some((value, at, giver, given_pos)) = known.get(slot) else {
                             continue;

@@ -1,8 +1,9 @@
 //! A search, retrieval or lookup came back empty, and the agent answered anyway with specific
 //! facts (numbers, codes, names) that appear nowhere earlier in the run: the answer was made up.
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
+
+use rustc_hash::FxHashSet;
 
 use regex::Regex;
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::numbers;
+use crate::text::{fnv, numbers};
 use crate::view::{TraceView, tokenize};
 use pisama_trace::{Span, SpanKind};
 
@@ -27,8 +28,13 @@ fn is_lookup(span: &Span) -> bool {
     let name = span
         .tool
         .as_ref()
-        .map_or(span.name.as_str(), |t| t.name.as_str())
-        .to_ascii_lowercase();
+        .map_or(span.name.as_str(), |t| t.name.as_str());
+    // Most names are lower case already; copy only when not.
+    let name: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    };
     [
         "search",
         "retriev",
@@ -225,8 +231,8 @@ const COMMON: &[&str] = &[
 /// sentence start.
 fn novel_facts(
     text: &str,
-    known_words: &HashSet<String>,
-    known_numbers: &HashSet<i64>,
+    known_words: &FxHashSet<u64>,
+    known_numbers: &FxHashSet<i64>,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut sentence_start = true;
@@ -238,7 +244,7 @@ fn novel_facts(
             continue;
         }
         let lower = word.to_lowercase();
-        let words_known = tokenize(&lower).all(|t| known_words.contains(t));
+        let words_known = tokenize(&lower).all(|t| known_words.contains(&word_key(t)));
         if word.chars().any(|c| c.is_ascii_digit()) {
             let nums = numbers(word);
             // Small counts ("2 bags", "step 3") are not distinctive.
@@ -263,10 +269,26 @@ fn novel_facts(
     out
 }
 
-fn add_known(text: &str, words: &mut HashSet<String>, nums: &mut HashSet<i64>) {
-    for w in tokenize(&text.to_lowercase()) {
-        if !words.contains(w) {
-            words.insert(w.to_owned());
+/// A word of the run's vocabulary, by its 64-bit FNV hash: the set of words seen grows with
+/// every span, and keeping hashes instead of strings spares an allocation per word (a
+/// collision between two of a run's words is a chance of about 1 in 10^9).
+fn word_key(lower: &str) -> u64 {
+    fnv(lower.as_bytes())
+}
+
+fn add_known(text: &str, words: &mut FxHashSet<u64>, nums: &mut FxHashSet<i64>) {
+    if text.is_ascii() {
+        // ASCII lower-casing does not move word boundaries, so the words of the text can be
+        // lower-cased one at a time (the same words as `tokenize(&text.to_lowercase())`).
+        let mut buf = Vec::new();
+        for w in tokenize(text) {
+            buf.clear();
+            buf.extend(w.bytes().map(|b| b.to_ascii_lowercase()));
+            words.insert(fnv(&buf));
+        }
+    } else {
+        for w in tokenize(&text.to_lowercase()) {
+            words.insert(word_key(w));
         }
     }
     for n in numbers(text) {
@@ -281,8 +303,8 @@ impl Detector for RetrievalEmptyAnswered {
 
     fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
         let min_facts = params.usize("min_facts", 2).max(1);
-        let mut words: HashSet<String> = HashSet::new();
-        let mut nums: HashSet<i64> = HashSet::new();
+        let mut words: FxHashSet<u64> = FxHashSet::default();
+        let mut nums: FxHashSet<i64> = FxHashSet::default();
         if let Some(task) = &view.trace.task {
             add_known(task, &mut words, &mut nums);
         }
@@ -393,15 +415,15 @@ mod tests {
 
     #[test]
     fn facts() {
-        let words: HashSet<String> = ["flight", "the"].iter().map(|s| (*s).to_owned()).collect();
+        let words: FxHashSet<u64> = ["flight", "the"].iter().map(|s| word_key(s)).collect();
         let f = novel_facts(
             "The flight HAT123 leaves at 14:35 from Gate 42 with Delta.",
             &words,
-            &HashSet::new(),
+            &FxHashSet::default(),
         );
         assert!(f.contains(&"HAT123".to_owned()));
         assert!(f.contains(&"Delta".to_owned()));
-        assert!(novel_facts("", &words, &HashSet::new()).is_empty());
+        assert!(novel_facts("", &words, &FxHashSet::default()).is_empty());
     }
 
     #[test]
