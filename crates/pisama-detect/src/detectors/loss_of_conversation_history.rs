@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use crate::catalog::Params;
@@ -87,7 +88,25 @@ impl Slot {
     }
 }
 
+/// Words of which the id-slot keywords (user id, reservation, order, account, ticket) hold at
+/// least one.
+const SLOT_WORDS: &[&str] = &[
+    "user",
+    "customer",
+    "member",
+    "reservation",
+    "booking",
+    "confirmation",
+    "pnr",
+    "order",
+    "account",
+    "ticket",
+    "case",
+    "incident",
+];
+
 struct Patterns {
+    slot_words: AhoCorasick,
     ask: Regex,
     slot_in_ask: Vec<(Slot, Regex)>,
     slot_near_value: Vec<(Slot, Regex)>,
@@ -106,6 +125,10 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| {
         let r = |s: &str| Regex::new(s).expect("valid regex");
         Patterns {
+            slot_words: AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(SLOT_WORDS)
+                .expect("valid keywords"),
             ask: r(r"(?i)\b(?:(?:could|can|would|will)\s+you\s+(?:please\s+)?(?:provide|share|give|tell|send|confirm|let\s+me\s+know)|(?:please|kindly)\s+(?:provide|share|give|tell|send|confirm|let\s+me\s+know)|what(?:'s|\s+is)\s+your|may\s+i\s+(?:have|ask\s+for|get)|i(?:'ll|\s+will)?\s+(?:also\s+)?need\s+your)\b"),
             // In a question the slot follows "your" or "the".
             slot_in_ask: Slot::ALL
@@ -185,6 +208,10 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
             from -= 1;
         }
         let before = &text[from..m.start()];
+        // Every slot pattern tried here names its slot with one of `SLOT_WORDS`.
+        if before.is_ascii() && !p.slot_words.is_match(before) {
+            continue;
+        }
         for (slot, re) in &p.slot_near_value {
             if matches!(slot, Slot::Email | Slot::Name | Slot::Phone | Slot::Zip) {
                 continue;
@@ -292,7 +319,10 @@ impl Detector for LossOfConversationHistory {
             while tool_cursor < tools.len() && tools[tool_cursor] < i {
                 let t = tools[tool_cursor];
                 let out = view.text(t);
-                if view.failed(t) || (out.len() < 400 && p.failed.is_match(out)) {
+                // Arguments only matter when there are values to find in them.
+                if !known.is_empty()
+                    && (view.failed(t) || (out.len() < 400 && p.failed.is_match(out)))
+                {
                     let args = view
                         .span(t)
                         .tool
