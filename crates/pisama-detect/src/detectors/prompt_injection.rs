@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
@@ -114,11 +114,27 @@ struct Signal {
     quote: String,
 }
 
+/// All of [`patterns`] as one set: one pass over a text tells which of them match, and most
+/// texts match none.
+fn pattern_set() -> &'static RegexSet {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        RegexSet::new(patterns().iter().map(|(_, _, re)| re.as_str())).expect("valid regexes")
+    })
+}
+
 fn signals(text: &str) -> Option<Signal> {
+    let matched = pattern_set().matches(text);
+    if !matched.matched_any() {
+        return None;
+    }
     let mut families: Vec<&'static str> = Vec::new();
     let mut weight = 0.0f64;
     let mut quote = String::new();
-    for (family, w, re) in patterns() {
+    for (k, (family, w, re)) in patterns().iter().enumerate() {
+        if !matched.matched(k) {
+            continue;
+        }
         if let Some(m) = re.find(text) {
             if !families.contains(family) {
                 families.push(family);
