@@ -78,7 +78,14 @@ pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> 
 
 /// The user refused the call (a permission prompt), which is not the tool failing.
 fn is_user_rejection(text: &str) -> bool {
-    let head: String = text.chars().take(200).collect::<String>().to_lowercase();
+    let mut buf = [0u8; 200];
+    let owned;
+    let head = if let Some(h) = ascii_lower_head(text, &mut buf) {
+        h
+    } else {
+        owned = text.chars().take(200).collect::<String>().to_lowercase();
+        owned.as_str()
+    };
     head.contains("doesn't want to proceed")
         || head.contains("does not want to proceed")
         || head.contains("rejected by the user")
@@ -91,7 +98,14 @@ fn is_user_rejection(text: &str) -> bool {
 /// counts: a document that merely mentions errors further down is not a failure.
 pub(crate) fn reads_as_error(text: &str) -> bool {
     let t = text.trim_start();
-    let head: String = t.chars().take(40).collect::<String>().to_lowercase();
+    let mut buf = [0u8; 40];
+    let owned;
+    let head = if let Some(h) = ascii_lower_head(t, &mut buf) {
+        h
+    } else {
+        owned = t.chars().take(40).collect::<String>().to_lowercase();
+        owned.as_str()
+    };
     let starts_word = |w: &str| {
         head.strip_prefix(w)
             .is_some_and(|rest| rest.starts_with([':', ' ', '!', '(', '-', '\n']))
@@ -130,8 +144,7 @@ pub(crate) fn reads_as_error(text: &str) -> bool {
 pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
     let s = view.span(i);
     for (key, value) in &s.attributes {
-        let k = key.to_ascii_lowercase();
-        if (k.ends_with("exit_code") || k.ends_with("exitcode"))
+        if (ends_with_ignore_case(key, "exit_code") || ends_with_ignore_case(key, "exitcode"))
             && let Some(code) = value
                 .as_i64()
                 .or_else(|| value.as_str().and_then(|v| v.trim().parse().ok()))
@@ -143,7 +156,14 @@ pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
 }
 
 fn exit_code_in_text(text: &str) -> Option<i64> {
-    let head: String = text.chars().take(300).collect::<String>().to_lowercase();
+    let mut buf = [0u8; 300];
+    let owned;
+    let head = if let Some(h) = ascii_lower_head(text, &mut buf) {
+        h
+    } else {
+        owned = text.chars().take(300).collect::<String>().to_lowercase();
+        owned.as_str()
+    };
     for marker in [
         "exitcode",
         "exit code",
@@ -166,6 +186,29 @@ fn exit_code_in_text(text: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// The first `N` characters of a text lower-cased into `buf`, when they are all ASCII (then
+/// they are the first `N` bytes, and ASCII lower-casing is what `to_lowercase` does); `None`
+/// otherwise, and the caller takes the general path. Tool results are read for every tool
+/// call by several detectors, so this saves two allocations per call and detector.
+fn ascii_lower_head<'b, const N: usize>(text: &str, buf: &'b mut [u8; N]) -> Option<&'b str> {
+    let bytes = &text.as_bytes()[..text.len().min(N)];
+    if !bytes.is_ascii() {
+        return None;
+    }
+    let out = &mut buf[..bytes.len()];
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
+/// `key.to_ascii_lowercase().ends_with(suffix)` for a lower-case ASCII `suffix`, without the
+/// copy.
+fn ends_with_ignore_case(key: &str, suffix: &str) -> bool {
+    key.len() >= suffix.len()
+        && key.as_bytes()[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// Name parts that mark a tool as running code or shell commands.
