@@ -10,8 +10,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashSet;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -192,15 +190,30 @@ impl Detector for Contradiction {
         let mut fresh_tool: Option<Idx> = None;
         // Every token any tool, user or system text has shown so far: a value from there may
         // be about something else, but it is not invented.
-        // (As word ids of the trace's vocabulary: no copy of every word.)
-        let mut seen: FxHashSet<u32> = FxHashSet::default();
+        // (As a table over the trace's vocabulary: no copy of every word, no hashing.)
+        let mut seen = vec![false; view.vocabulary_len()];
+        let see = |seen: &mut Vec<bool>, i: Idx| {
+            for &w in view.words(i) {
+                seen[w as usize] = true;
+            }
+        };
+        // Words that can be the state of a claim (`available`, `unavailable`): a message
+        // without any has no state claim, and the claim pattern need not run.
+        let mut state_word = vec![false; view.vocabulary_len()];
+        for st in STATES {
+            for w in [(*st).to_owned(), format!("un{st}")] {
+                if let Some(id) = view.exact_word_id(&w) {
+                    state_word[id as usize] = true;
+                }
+            }
+        }
         let mut states: HashMap<(String, String), StateClaim> = HashMap::new();
         let mut last_input: usize = 0;
         for (pos, &i) in line.iter().enumerate() {
             match speaker(view, i) {
                 Speaker::Tool => {
                     last_input = pos;
-                    seen.extend(view.words(i));
+                    see(&mut seen, i);
                     if let Some(j) = tool_json(view, i) {
                         leaves(&j, None, &mut fresh);
                         fresh_tool = Some(i);
@@ -208,7 +221,7 @@ impl Detector for Contradiction {
                 }
                 Speaker::User | Speaker::System => {
                     last_input = pos;
-                    seen.extend(view.words(i));
+                    see(&mut seen, i);
                 }
                 Speaker::Agent => {
                     let text = view.text(i);
@@ -221,7 +234,17 @@ impl Detector for Contradiction {
                         hits.push(h);
                     }
                     fresh.clear();
-                    for (key, positive, quote) in state_claims(text) {
+                    // A claim's state is a whole word of the text (or one after `un`), so on
+                    // ASCII text (where words and the pattern's letters agree) a message
+                    // without a state word has no claim.
+                    let may_claim =
+                        !text.is_ascii() || view.words(i).iter().any(|&w| state_word[w as usize]);
+                    let claims = if may_claim {
+                        state_claims(text)
+                    } else {
+                        Vec::new()
+                    };
+                    for (key, positive, quote) in claims {
                         let slot = (key.0.clone(), key.1.clone());
                         match states.get(&slot) {
                             Some(old) if old.positive != positive && old.at > last_input => {
@@ -281,7 +304,7 @@ fn against_tool(
     text: &str,
     tool: Idx,
     fields: &BTreeMap<String, Vec<String>>,
-    seen: &FxHashSet<u32>,
+    seen: &[bool],
 ) -> Option<Hit> {
     for (words, value, start, end) in value_claims(text) {
         // The longest suffix of the claim's key that names a field of the results. One-word
@@ -324,7 +347,7 @@ fn against_tool(
         }
         // A value shown anywhere before may be about something else; only an invented one
         // is a contradiction.
-        if tokenize(&value).all(|t| view.exact_word_id(t).is_some_and(|id| seen.contains(&id))) {
+        if tokenize(&value).all(|t| view.exact_word_id(t).is_some_and(|id| seen[id as usize])) {
             continue;
         }
         let quote = text.get(start..end).unwrap_or("").trim().to_owned();

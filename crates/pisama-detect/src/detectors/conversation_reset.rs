@@ -60,7 +60,7 @@ impl Detector for ConversationReset {
             if t.user || view.span(t.span).kind == SpanKind::Tool {
                 continue;
             }
-            let own = prose_shingles(view.text(t.span));
+            let own = span_prose_shingles(view, t.span);
             let Some((first_pos, first_span, opening)) = openings.get(t.speaker.as_str()) else {
                 openings.insert(t.speaker.as_str(), (pos, t.span, own));
                 continue;
@@ -168,6 +168,16 @@ impl Detector for ConversationReset {
             evidence,
             ..Hit::default()
         }]
+    }
+}
+
+/// [`prose_shingles`] of a span's text; text without code fences is all prose, and its
+/// lower-cased form is already in the view.
+fn span_prose_shingles(view: &TraceView<'_>, i: Idx) -> ShingleSet {
+    if view.text(i).contains("```") {
+        prose_shingles(view.text(i))
+    } else {
+        shingles(view.lower(i), SHINGLE)
     }
 }
 

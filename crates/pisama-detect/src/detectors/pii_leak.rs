@@ -579,15 +579,36 @@ impl Detector for PiiLeak {
         // (found, span, where it came from)
         let mut leaks: Vec<(Found, usize, Option<usize>)> = Vec::new();
         let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for (i, span) in view.trace.spans.iter().enumerate() {
-            if let Some(p) = &span.input {
-                known_keys(&p.text, i, &mut seen);
-                if span.kind == SpanKind::Human {
-                    known_keys(&p.text, i, &mut from_user);
+        // What the run said before a point is only asked about where an output holds
+        // something that looks like personal data, which is rare: the key maps are filled
+        // lazily, up to that point, in the order the texts appear (each span's input, then
+        // its output). `known_upto` counts the texts read so far (2 per span).
+        let spans = &view.trace.spans;
+        let mut known_upto = 0usize;
+        let mut catch_up = |upto: usize,
+                            seen: &mut FxHashMap<String, usize>,
+                            from_user: &mut FxHashMap<String, usize>| {
+            while known_upto < upto {
+                let (i, output) = (known_upto / 2, known_upto % 2 == 1);
+                let span = &spans[i];
+                let payload = if output { &span.output } else { &span.input };
+                if let Some(p) = payload {
+                    known_keys(&p.text, i, seen);
+                    if span.kind == SpanKind::Human {
+                        known_keys(&p.text, i, from_user);
+                    }
                 }
+                known_upto += 1;
             }
+        };
+        for (i, span) in spans.iter().enumerate() {
             if let Some(text) = outbound(span) {
-                for f in scan(text) {
+                let found = scan(text);
+                if !found.is_empty() {
+                    // Everything before this span, and its input.
+                    catch_up(2 * i + 1, &mut seen, &mut from_user);
+                }
+                for f in found {
                     if origin(&f, &from_user).is_some() {
                         continue;
                     }
@@ -600,12 +621,6 @@ impl Detector for PiiLeak {
                     if reported.insert(f.key.clone()) {
                         leaks.push((f, i, came_from));
                     }
-                }
-            }
-            if let Some(p) = &span.output {
-                known_keys(&p.text, i, &mut seen);
-                if span.kind == SpanKind::Human {
-                    known_keys(&p.text, i, &mut from_user);
                 }
             }
         }
