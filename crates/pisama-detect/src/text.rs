@@ -113,16 +113,25 @@ pub fn jaccard_sorted(a: &[u64], b: &[u64]) -> f64 {
 
 /// A `MinHash` signature: `n` minimum hashes under `n` fixed seeds. Signatures compare in O(n)
 /// whatever the text length, which keeps near-duplicate search linear.
-pub fn minhash<'a>(shingles: impl IntoIterator<Item = &'a u64>, n: usize) -> Vec<u64> {
-    let mixes: Vec<u64> = (0..n as u64)
-        .map(|seed| seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-        .collect();
-    let mut out = vec![u64::MAX; n];
-    // One pass over the shingles, all seeds at once: the same minima as one pass per seed.
-    for h in shingles {
-        for (m, mix) in out.iter_mut().zip(&mixes) {
-            *m = (*m).min((h ^ mix).wrapping_mul(0xff51_afd7_ed55_8ccd));
+pub fn minhash(shingles: &[u64], n: usize) -> Vec<u64> {
+    const LANES: usize = 8;
+    let mix = |seed: usize| (seed as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::with_capacity(n);
+    // Eight seeds per pass over the shingles, each minimum in its own register: the same
+    // minima as one seed at a time, several times faster than updating all `n` per shingle.
+    for first in (0..n).step_by(LANES) {
+        let lanes = LANES.min(n - first);
+        let mut mixes = [0u64; LANES];
+        for (k, m) in mixes.iter_mut().enumerate().take(lanes) {
+            *m = mix(first + k);
         }
+        let mut acc = [u64::MAX; LANES];
+        for &h in shingles {
+            for (a, m) in acc.iter_mut().zip(&mixes) {
+                *a = (*a).min((h ^ m).wrapping_mul(0xff51_afd7_ed55_8ccd));
+            }
+        }
+        out.extend_from_slice(&acc[..lanes]);
     }
     out
 }
@@ -258,7 +267,16 @@ mod tests {
         let c = shingles("completely different words about baking bread at home", 2);
         assert!(jaccard(&a, &b) > 0.7);
         assert!(jaccard(&a, &c) < 0.1);
-        let (ma, mb, mc) = (minhash(&a, 64), minhash(&b, 64), minhash(&c, 64));
+        let sorted = |s: &ShingleSet| {
+            let mut v: Vec<u64> = s.iter().copied().collect();
+            v.sort_unstable();
+            v
+        };
+        let (ma, mb, mc) = (
+            minhash(&sorted(&a), 64),
+            minhash(&sorted(&b), 64),
+            minhash(&sorted(&c), 64),
+        );
         assert!(minhash_similarity(&ma, &mb) > 0.6);
         assert!(minhash_similarity(&ma, &mc) < 0.2);
     }

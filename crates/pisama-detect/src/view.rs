@@ -152,6 +152,16 @@ impl<'t> TraceView<'t> {
         self.word_table().vocabulary.len()
     }
 
+    /// A table over the vocabulary: `table[id]` tells whether `test` holds for that word.
+    pub fn vocabulary_table(&self, test: impl Fn(&str) -> bool) -> Vec<bool> {
+        let vocabulary = &self.word_table().vocabulary;
+        let mut table = vec![false; vocabulary.len()];
+        for (word, &id) in vocabulary {
+            table[id as usize] = test(word);
+        }
+        table
+    }
+
     /// The id of a word exactly as written (the vocabulary is lower case, so a word with
     /// upper case has none).
     pub fn exact_word_id(&self, word: &str) -> Option<u32> {

@@ -193,12 +193,9 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
         add(Slot::Name, m.as_str(), &mut out);
     }
     // Identifiers tied to a slot keyword shortly before them.
-    // An id-like token has at least two digits; most texts have none to look at.
-    let id_text = if text.bytes().filter(u8::is_ascii_digit).nth(1).is_some() {
-        text
-    } else {
-        ""
-    };
+    // An id-like token has at least two digits, a phone number ten; most texts have fewer.
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let id_text = if digits >= 2 { text } else { "" };
     for m in p.id_token.find_iter(id_text) {
         if !id_like(m.as_str()) || p.email.is_match(m.as_str()) {
             continue;
@@ -221,7 +218,7 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
             }
         }
     }
-    if let Some(m) = p.phone.find(text)
+    if let Some(m) = p.phone.find(if digits >= 10 { text } else { "" })
         && m.as_str().chars().filter(char::is_ascii_digit).count() >= 10
         && (asked.contains(&Slot::Phone) || {
             let lower = text.to_lowercase();

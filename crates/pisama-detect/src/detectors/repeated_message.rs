@@ -2,7 +2,7 @@
 //! one run. Found with `MinHash` over word shingles and banded buckets, so each message is
 //! compared only with a few earlier candidates, never with all of them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
@@ -10,7 +10,7 @@ use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
 use crate::text::{fnv, jaccard_sorted, minhash};
-use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView, tokenize};
+use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView};
 
 use super::tool_facts::is_agent_message;
 
@@ -62,12 +62,20 @@ impl Detector for RepeatedMessage {
         // Identifiers and numbers in each message: a template filled in for another booking,
         // file or step ("reservation HSR97W has been cancelled" after "... FDZ0T5 ...") is
         // progress, not repetition.
-        let identifiers: Vec<BTreeSet<&str>> = messages
+        // (As sorted word ids: the same sets, compared without re-reading the text.)
+        let has_digit = view.vocabulary_table(|w| w.chars().any(|c| c.is_ascii_digit()));
+        let identifiers: Vec<Vec<u32>> = messages
             .iter()
             .map(|&i| {
-                tokenize(view.lower(i))
-                    .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
-                    .collect()
+                let mut ids: Vec<u32> = view
+                    .words(i)
+                    .iter()
+                    .copied()
+                    .filter(|&w| has_digit[w as usize])
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
             })
             .collect();
         let mut parent: Vec<usize> = (0..messages.len()).collect();

@@ -310,6 +310,8 @@ impl Detector for RetrievalEmptyAnswered {
         }
         let mut pending: Option<(usize, String)> = None;
         let mut hits = Vec::new();
+        // Spans whose input is in `words` and `nums`.
+        let mut known_upto = 0usize;
         for (i, span) in view.trace.spans.iter().enumerate() {
             if is_lookup(span) {
                 if let Some(quote) = empty_result(span) {
@@ -332,9 +334,6 @@ impl Detector for RetrievalEmptyAnswered {
             {
                 pending = None;
             }
-            if let Some(p) = &span.input {
-                add_known(&p.text, &mut words, &mut nums);
-            }
             let answer = (span.kind == SpanKind::Llm || span.kind == SpanKind::Agent)
                 .then_some(span.output.as_ref())
                 .flatten()
@@ -342,6 +341,14 @@ impl Detector for RetrievalEmptyAnswered {
                 .filter(|t| !t.trim().is_empty());
             if let (Some(text), Some((empty_at, quote))) = (answer, pending.as_ref()) {
                 if !hedged().is_match(text) {
+                    // What the run said is only needed here: read the inputs up to this
+                    // span now (the same sets as reading every input as it comes).
+                    for s in &view.trace.spans[known_upto..=i] {
+                        if let Some(p) = &s.input {
+                            add_known(&p.text, &mut words, &mut nums);
+                        }
+                    }
+                    known_upto = i + 1;
                     let facts = novel_facts(text, &words, &nums);
                     if facts.len() >= min_facts {
                         let tool = view.span(*empty_at);
