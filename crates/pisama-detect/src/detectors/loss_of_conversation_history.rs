@@ -176,6 +176,49 @@ fn id_like(tok: &str) -> bool {
 
 /// Values for slots found in a message. `asked` are the slots the previous agent message asked
 /// for: a short reply then answers them.
+/// The matches of `id_token` (`#?\b[A-Za-z0-9][A-Za-z0-9_-]{3,30}[A-Za-z0-9]\b`) that can
+/// be id-like (two digits or more), in text order: the same as filtering `find_iter`, but the
+/// regex only looks at the runs of `[A-Za-z0-9_-]` that hold two digits. A match never
+/// crosses such a run, so each run is searched on its own, with one character of context on
+/// either side so that `\b` sees what it sees in the whole text.
+fn id_like_tokens<'t>(id_token: &Regex, text: &'t str) -> Vec<regex::Match<'t>> {
+    let bytes = text.as_bytes();
+    let in_run = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < bytes.len() {
+        if !in_run(bytes[k]) {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        let mut digits = 0;
+        while k < bytes.len() && in_run(bytes[k]) {
+            digits += usize::from(bytes[k].is_ascii_digit());
+            k += 1;
+        }
+        if digits < 2 {
+            continue;
+        }
+        // One character after the run (it may be several bytes) for the final `\b`.
+        let end = text[k..].chars().next().map_or(k, |c| k + c.len_utf8());
+        let haystack = &text[..end];
+        let mut from = if start > 0 && bytes[start - 1] == b'#' {
+            start - 1
+        } else {
+            start
+        };
+        while let Some(m) = id_token.find_at(haystack, from) {
+            if m.start() >= k {
+                break;
+            }
+            out.push(m);
+            from = m.end();
+        }
+    }
+    out
+}
+
 fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
     let p = patterns();
     let mut out: Vec<(Slot, String)> = Vec::new();
@@ -196,7 +239,7 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
     // An id-like token has at least two digits, a phone number ten; most texts have fewer.
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
     let id_text = if digits >= 2 { text } else { "" };
-    for m in p.id_token.find_iter(id_text) {
+    for m in id_like_tokens(&p.id_token, id_text) {
         if !id_like(m.as_str()) || p.email.is_match(m.as_str()) {
             continue;
         }
@@ -415,6 +458,28 @@ impl Detector for LossOfConversationHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_tokens_match_a_full_scan() {
+        let re = &patterns().id_token;
+        for text in [
+            "booking #QX12AB and order 12-34-5678, ref é12ab34é, x_9912_y",
+            "##AB12CD a1 b22 4200 dollars, 2024-03-01T10:00 ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab",
+            "id-12-ab--34 -99x9 ü1234 12345678901234567890123456789012345678",
+            "",
+        ] {
+            let full: Vec<(usize, &str)> = re
+                .find_iter(text)
+                .filter(|m| m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 2)
+                .map(|m| (m.start(), m.as_str()))
+                .collect();
+            let fast: Vec<(usize, &str)> = id_like_tokens(re, text)
+                .into_iter()
+                .map(|m| (m.start(), m.as_str()))
+                .collect();
+            assert_eq!(fast, full, "{text}");
+        }
+    }
 
     #[test]
     fn asks_and_values() {
