@@ -147,7 +147,8 @@ pub fn minhash_similarity(a: &[u64], b: &[u64]) -> f64 {
 /// TF-IDF vectors over a set of documents (word ids), with cosine similarity.
 #[derive(Debug, Clone, Default)]
 pub struct TfIdf {
-    idf: rustc_hash::FxHashMap<u32, f64>,
+    /// Inverse document frequency by word id; 1.0 for words of no document.
+    idf: Vec<f64>,
 }
 
 /// A sparse TF-IDF vector: weights sorted by word id, and the vector's length.
@@ -172,10 +173,11 @@ impl TfIdf {
                 *df.entry(w).or_default() += 1;
             }
         }
-        let idf = df
-            .into_iter()
-            .map(|(w, d)| (w, ((1 + n) as f64 / (1 + d) as f64).ln() + 1.0))
-            .collect();
+        let size = df.keys().max().map_or(0, |&w| w as usize + 1);
+        let mut idf = vec![1.0; size];
+        for (w, d) in df {
+            idf[w as usize] = ((1 + n) as f64 / (1 + d) as f64).ln() + 1.0;
+        }
         TfIdf { idf }
     }
 
@@ -185,13 +187,16 @@ impl TfIdf {
         let mut weights: Vec<(u32, f64)> = Vec::new();
         for run in ids.chunk_by(|a, b| a == b) {
             let w = run[0];
-            weights.push((
-                w,
-                run.len() as f64 * self.idf.get(&w).copied().unwrap_or(1.0),
-            ));
+            let idf = self.idf.get(w as usize).copied().unwrap_or(1.0);
+            weights.push((w, run.len() as f64 * idf));
         }
         let norm = weights.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
         TfIdfVector { weights, norm }
+    }
+
+    /// Number of distinct words of the document.
+    pub fn distinct_words(v: &TfIdfVector) -> usize {
+        v.weights.len()
     }
 
     pub fn cosine(a: &TfIdfVector, b: &TfIdfVector) -> f64 {

@@ -95,8 +95,11 @@ impl Detector for TaskDerailment {
                     }
                     recent.push_back(model.vector(doc(i)));
                 }
-                Speaker::Agent if distinct(doc(i)) >= min_words => {
+                Speaker::Agent => {
                     let v = model.vector(doc(i));
+                    if TfIdf::distinct_words(&v) < min_words {
+                        continue;
+                    }
                     let best = recent
                         .iter()
                         .map(|r| TfIdf::cosine(&v, r))
@@ -112,13 +115,6 @@ impl Detector for TaskDerailment {
             .into_iter()
             .collect()
     }
-}
-
-fn distinct(words: &[u32]) -> usize {
-    let mut w = words.to_vec();
-    w.sort_unstable();
-    w.dedup();
-    w.len()
 }
 
 /// The longest run (at least `min_run`) of off-task messages that comes after an on-task one;
