@@ -327,6 +327,13 @@ fn longest_digit_run(text: &str) -> usize {
     best
 }
 
+/// Whether a digit, then a space, dot or hyphen, then a digit occurs in a text.
+fn digits_around_separator(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| {
+        w[0].is_ascii_digit() && matches!(w[1], b' ' | b'.' | b'-') && w[2].is_ascii_digit()
+    })
+}
+
 /// Whether a text holds two upper-case ASCII letters followed by two digits, which every
 /// IBAN match starts with.
 fn maybe_iban(text: &str) -> bool {
@@ -341,7 +348,14 @@ fn maybe_iban(text: &str) -> bool {
 fn scan(text: &str) -> Vec<Found> {
     let mut out: Vec<(usize, usize, Found)> = Vec::new();
     // Cheap necessary conditions of the patterns below (the matches are the same).
-    let digit_run = longest_digit_run(text);
+    // Card, SSN and phone patterns all need two digit groups joined by a space, dot or
+    // hyphen, except an unbroken card number of 13 digits or more.
+    let run = longest_digit_run(text);
+    let digit_run = if run >= 13 || digits_around_separator(text) {
+        run
+    } else {
+        0
+    };
     let (iban_possible, email_possible) = (maybe_iban(text), text.contains('@'));
     if digit_run < 3 && !iban_possible && !email_possible {
         return Vec::new();
