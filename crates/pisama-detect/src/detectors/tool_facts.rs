@@ -6,6 +6,8 @@
 //! `Error: ...` as the tool's text, code runners print an exit code. Reading all of them here
 //! keeps the detectors consistent with each other.
 
+use std::borrow::Cow;
+
 use pisama_trace::{Span, SpanKind, Status};
 use serde_json::Value;
 
@@ -79,13 +81,7 @@ pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> 
 /// The user refused the call (a permission prompt), which is not the tool failing.
 fn is_user_rejection(text: &str) -> bool {
     let mut buf = [0u8; 200];
-    let owned;
-    let head = if let Some(h) = ascii_lower_head(text, &mut buf) {
-        h
-    } else {
-        owned = text.chars().take(200).collect::<String>().to_lowercase();
-        owned.as_str()
-    };
+    let head = lower_head(text, &mut buf);
     head.contains("doesn't want to proceed")
         || head.contains("does not want to proceed")
         || head.contains("rejected by the user")
@@ -99,13 +95,7 @@ fn is_user_rejection(text: &str) -> bool {
 pub(crate) fn reads_as_error(text: &str) -> bool {
     let t = text.trim_start();
     let mut buf = [0u8; 40];
-    let owned;
-    let head = if let Some(h) = ascii_lower_head(t, &mut buf) {
-        h
-    } else {
-        owned = t.chars().take(40).collect::<String>().to_lowercase();
-        owned.as_str()
-    };
+    let head = lower_head(t, &mut buf);
     let starts_word = |w: &str| {
         head.strip_prefix(w)
             .is_some_and(|rest| rest.starts_with([':', ' ', '!', '(', '-', '\n']))
@@ -157,13 +147,7 @@ pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
 
 fn exit_code_in_text(text: &str) -> Option<i64> {
     let mut buf = [0u8; 300];
-    let owned;
-    let head = if let Some(h) = ascii_lower_head(text, &mut buf) {
-        h
-    } else {
-        owned = text.chars().take(300).collect::<String>().to_lowercase();
-        owned.as_str()
-    };
+    let head = lower_head(text, &mut buf);
     for marker in [
         "exitcode",
         "exit code",
@@ -202,6 +186,15 @@ fn ascii_lower_head<'b, const N: usize>(text: &str, buf: &'b mut [u8; N]) -> Opt
         *o = b.to_ascii_lowercase();
     }
     std::str::from_utf8(out).ok()
+}
+
+/// The first `N` characters of a text lower-cased: in `buf` when they are ASCII, else
+/// allocated.
+fn lower_head<'b, const N: usize>(text: &str, buf: &'b mut [u8; N]) -> Cow<'b, str> {
+    match ascii_lower_head(text, buf) {
+        Some(head) => Cow::Borrowed(head),
+        None => Cow::Owned(text.chars().take(N).collect::<String>().to_lowercase()),
+    }
 }
 
 /// `key.to_ascii_lowercase().ends_with(suffix)` for a lower-case ASCII `suffix`, without the
