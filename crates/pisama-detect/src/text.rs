@@ -96,19 +96,25 @@ pub fn jaccard_sorted(a: &[u64], b: &[u64]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    let (mut x, mut y, mut inter) = (0, 0, 0usize);
+    let inter = common_sorted(a, b);
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}
+
+/// How many values two sorted lists without duplicates share (one merge pass).
+pub fn common_sorted(a: &[u64], b: &[u64]) -> usize {
+    let (mut x, mut y, mut common) = (0, 0, 0usize);
     while x < a.len() && y < b.len() {
         match a[x].cmp(&b[y]) {
             std::cmp::Ordering::Less => x += 1,
             std::cmp::Ordering::Greater => y += 1,
             std::cmp::Ordering::Equal => {
-                inter += 1;
+                common += 1;
                 x += 1;
                 y += 1;
             }
         }
     }
-    inter as f64 / (a.len() + b.len() - inter) as f64
+    common
 }
 
 /// A `MinHash` signature: `n` minimum hashes under `n` fixed seeds. Signatures compare in O(n)

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
-use crate::text::sorted_word_shingles;
+use crate::text::{common_sorted, sorted_word_shingles};
 use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView, tokenize};
 use pisama_trace::SpanKind;
 
@@ -245,19 +245,7 @@ fn overlap(a: &[u64], b: &[u64]) -> f64 {
     if large.len() > 3 * small.len() {
         return 0.0;
     }
-    let (mut x, mut y, mut common) = (0, 0, 0usize);
-    while x < small.len() && y < large.len() {
-        match small[x].cmp(&large[y]) {
-            std::cmp::Ordering::Less => x += 1,
-            std::cmp::Ordering::Greater => y += 1,
-            std::cmp::Ordering::Equal => {
-                common += 1;
-                x += 1;
-                y += 1;
-            }
-        }
-    }
-    common as f64 / smaller as f64
+    common_sorted(small, large) as f64 / smaller as f64
 }
 
 /// Tool calls after the restart that repeat one made before it (same tool, same arguments).
