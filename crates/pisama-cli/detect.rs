@@ -7,6 +7,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use pisama_detect::{Engine, EngineConfig, Severity, TraceReport};
 use pisama_trace::LoadedTrace;
@@ -42,12 +43,16 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
     let mut worst: Option<Severity> = None;
     let mut write_error: Option<io::Error> = None;
     let streaming = args.format == DetectFormat::Jsonl;
+    // Where the time goes (logged with `-vv`): reading and parsing, detection, writing.
+    let started = Instant::now();
+    let mut detecting = Duration::ZERO;
 
     let mut judge = judge::Session::start(&args.judge, &config)?;
     let dry_run = judge.as_ref().is_some_and(judge::Session::dry_run);
     let mut flush =
         |pending: &mut Vec<LoadedTrace>, results: &mut Vec<TraceResult>, out: &mut dyn Write| {
             let batch = std::mem::take(pending);
+            let batch_started = Instant::now();
             let done: Vec<(LoadedTrace, TraceReport)> = pool.install(|| {
                 batch
                     .into_par_iter()
@@ -57,6 +62,7 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
                     })
                     .collect()
             });
+            detecting += batch_started.elapsed();
             if let Some(p) = &progress {
                 p.inc(done.len() as u64);
             }
@@ -94,6 +100,12 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
         }
     })?;
     flush(&mut pending, &mut results, &mut out);
+    let loaded_and_detected = started.elapsed();
+    tracing::debug!(
+        detect_ms = detecting.as_millis(),
+        load_ms = loaded_and_detected.saturating_sub(detecting).as_millis(),
+        "inputs read and detected"
+    );
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
@@ -130,6 +142,13 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
     }
     out.flush()?;
     drop(out);
+    tracing::debug!(
+        write_ms = started
+            .elapsed()
+            .saturating_sub(loaded_and_detected)
+            .as_millis(),
+        "report written"
+    );
     for e in &errors {
         output::error_line(e);
     }

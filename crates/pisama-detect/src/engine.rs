@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -227,7 +228,22 @@ impl Engine {
 
     /// Like [`Engine::run`]; detectors not yet started when `cancel` is set are skipped.
     pub fn run_cancellable(&self, trace: &Trace, cancel: &AtomicBool) -> TraceReport {
+        // Per-detector timings are logged at debug level (`pisama detect -vv`); they are
+        // what the profiling notes in ARCHITECTURE.md are made of. Detectors never see a clock.
+        let timed = tracing::enabled!(tracing::Level::DEBUG);
+        let started = timed.then(Instant::now);
         let view = TraceView::new(trace);
+        // Most detectors read the shared text indexes: built here in parallel, once, rather
+        // than by the first detector that asks while the others wait for it.
+        view.build_caches();
+        if let Some(t) = started {
+            tracing::debug!(
+                trace = %trace.id,
+                spans = trace.spans.len(),
+                ms = ms(t),
+                "trace view built"
+            );
+        }
         let outcomes: Vec<Result<Vec<Finding>, Diagnostic>> = self
             .detectors
             .par_iter()
@@ -235,7 +251,17 @@ impl Engine {
                 if cancel.load(Ordering::Relaxed) {
                     return Ok(Vec::new());
                 }
+                let started = timed.then(Instant::now);
                 let hits = catch_unwind(AssertUnwindSafe(|| d.detector.detect(&view, &d.params)));
+                if let Some(t) = started {
+                    tracing::debug!(
+                        trace = %trace.id,
+                        detector = %d.meta.id,
+                        hits = hits.as_ref().map_or(0, Vec::len),
+                        ms = ms(t),
+                        "detector finished"
+                    );
+                }
                 match hits {
                     Ok(hits) => Ok(hits
                         .into_iter()
@@ -297,6 +323,11 @@ impl Engine {
     pub fn run_many(&self, traces: &[Trace]) -> Vec<TraceReport> {
         traces.par_iter().map(|t| self.run(t)).collect()
     }
+}
+
+/// Milliseconds since `t`, with microsecond resolution, for timing logs.
+fn ms(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -4,10 +4,14 @@
 //! the conversation in step order, tool calls in order, lower-cased text, word tokens) is
 //! computed here once, lazily, and shared.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
 use pisama_trace::{Role, Span, SpanKind, Status, Trace};
+
+use crate::text::sorted_word_shingles;
 
 /// Index of a span in `Trace::spans`.
 pub type Idx = usize;
@@ -19,10 +23,28 @@ pub struct TraceView<'t> {
     children: Vec<Vec<Idx>>,
     conversation: Vec<Idx>,
     tools: Vec<Idx>,
-    lower: OnceLock<Vec<String>>,
-    words: OnceLock<Vec<Vec<u32>>>,
-    vocabulary: OnceLock<HashMap<String, u32>>,
+    /// Lower-cased text per span; `None` where the text has no upper case (the trace's own
+    /// text is used then, which saves a copy of most of the text).
+    lower: OnceLock<Vec<Option<Box<str>>>>,
+    words: OnceLock<WordTable>,
+    shingles: OnceLock<Vec<Vec<u64>>>,
 }
+
+/// Word ids of every span, flat: span `i` owns `ids[starts[i]..starts[i + 1]]`. One vector
+/// instead of one per span keeps 100,000 spans from costing 100,000 allocations.
+#[derive(Debug, Default)]
+struct WordTable {
+    ids: Vec<u32>,
+    starts: Vec<usize>,
+    /// Ids in order of first occurrence (span order, then position in the span).
+    vocabulary: FxHashMap<Box<str>, u32>,
+}
+
+/// Word-shingle length of [`TraceView::conversation_shingles`].
+pub const CONVERSATION_SHINGLE: usize = 3;
+
+/// Spans per parallel work item when building the shared indexes.
+const CHUNK: usize = 2048;
 
 impl<'t> TraceView<'t> {
     pub fn new(trace: &'t Trace) -> Self {
@@ -45,7 +67,7 @@ impl<'t> TraceView<'t> {
             tools,
             lower: OnceLock::new(),
             words: OnceLock::new(),
-            vocabulary: OnceLock::new(),
+            shingles: OnceLock::new(),
         }
     }
 
@@ -89,43 +111,142 @@ impl<'t> TraceView<'t> {
 
     /// [`TraceView::text`] lower-cased.
     pub fn lower(&self, i: Idx) -> &str {
-        let all = self.lower.get_or_init(|| {
-            (0..self.len())
-                .map(|j| self.text(j).to_lowercase())
-                .collect()
-        });
-        &all[i]
+        let all = self
+            .lower
+            .get_or_init(|| (0..self.len()).map(|j| lower_of(self.text(j))).collect());
+        all[i].as_deref().unwrap_or_else(|| self.text(i))
     }
 
     /// Word ids of a span's text (lower-cased alphanumeric runs, shared vocabulary).
     pub fn words(&self, i: Idx) -> &[u32] {
-        &self.word_table()[i]
+        let table = self.word_table();
+        &table.ids[table.starts[i]..table.starts[i + 1]]
     }
 
-    fn word_table(&self) -> &Vec<Vec<u32>> {
+    fn word_table(&self) -> &WordTable {
         self.words.get_or_init(|| {
-            let mut vocab: HashMap<String, u32> = HashMap::new();
-            let table = (0..self.len())
-                .map(|j| {
-                    tokenize(self.lower(j))
-                        .map(|w| {
-                            let next = vocab.len() as u32;
-                            *vocab.entry(w.to_owned()).or_insert(next)
-                        })
-                        .collect()
-                })
+            let (ids, starts, words) = intern_range(self, 0, self.len());
+            let vocabulary = words
+                .into_iter()
+                .enumerate()
+                .map(|(id, w)| (Box::from(w), id as u32))
                 .collect();
-            let _ = self.vocabulary.set(vocab);
-            table
+            WordTable {
+                ids,
+                starts,
+                vocabulary,
+            }
         })
     }
 
     /// The id of a word in this trace's vocabulary, if it occurs.
     pub fn word_id(&self, word: &str) -> Option<u32> {
-        let _ = self.word_table();
-        self.vocabulary
-            .get()
-            .and_then(|v| v.get(&word.to_lowercase()).copied())
+        self.word_table()
+            .vocabulary
+            .get(word.to_lowercase().as_str())
+            .copied()
+    }
+
+    /// Number of distinct words in the trace (word ids are below it).
+    pub fn vocabulary_len(&self) -> usize {
+        self.word_table().vocabulary.len()
+    }
+
+    /// A table over the vocabulary: `table[id]` tells whether `test` holds for that word.
+    pub fn vocabulary_table(&self, test: impl Fn(&str) -> bool) -> Vec<bool> {
+        let vocabulary = &self.word_table().vocabulary;
+        let mut table = vec![false; vocabulary.len()];
+        for (word, &id) in vocabulary {
+            table[id as usize] = test(word);
+        }
+        table
+    }
+
+    /// The id of a word exactly as written (the vocabulary is lower case, so a word with
+    /// upper case has none).
+    pub fn exact_word_id(&self, word: &str) -> Option<u32> {
+        self.word_table().vocabulary.get(word).copied()
+    }
+
+    /// Sorted, distinct hashes of the [`CONVERSATION_SHINGLE`]-word shingles of the
+    /// conversation message at position `pos` of [`TraceView::conversation`] (as
+    /// [`crate::text::word_shingles`] gives them), shared by the repetition detectors.
+    pub fn conversation_shingles(&self, pos: usize) -> &[u64] {
+        &self.shingles.get_or_init(|| {
+            self.conversation
+                .iter()
+                .map(|&i| sorted_word_shingles(self.words(i), CONVERSATION_SHINGLE))
+                .collect()
+        })[pos]
+    }
+
+    /// Builds the shared text indexes now, in parallel (rayon), instead of lazily in whichever
+    /// detector asks first, which would make every other detector wait for one core. The
+    /// result is the same as the lazy build: word ids are given in order of first occurrence
+    /// by merging per-chunk vocabularies in chunk order.
+    pub fn build_caches(&self) {
+        if self.lower.get().is_none() {
+            let lower: Vec<Option<Box<str>>> = (0..self.len())
+                .into_par_iter()
+                .with_min_len(CHUNK)
+                .map(|j| lower_of(self.text(j)))
+                .collect();
+            let _ = self.lower.set(lower);
+        }
+        if self.words.get().is_none() {
+            let chunks: Vec<(Vec<u32>, Vec<usize>, Vec<&str>)> = (0..self.len().div_ceil(CHUNK))
+                .into_par_iter()
+                .map(|c| intern_range(self, c * CHUNK, ((c + 1) * CHUNK).min(self.len())))
+                .collect();
+            let mut vocabulary: FxHashMap<Box<str>, u32> = FxHashMap::default();
+            let global: Vec<Vec<u32>> = chunks
+                .iter()
+                .map(|(_, _, words)| {
+                    words
+                        .iter()
+                        .map(|&w| {
+                            if let Some(&id) = vocabulary.get(w) {
+                                return id;
+                            }
+                            let id = vocabulary.len() as u32;
+                            vocabulary.insert(Box::from(w), id);
+                            id
+                        })
+                        .collect()
+                })
+                .collect();
+            let remapped: Vec<Vec<u32>> = chunks
+                .par_iter()
+                .zip(&global)
+                .map(|((ids, _, _), map)| ids.iter().map(|&l| map[l as usize]).collect())
+                .collect();
+            let mut ids = Vec::with_capacity(remapped.iter().map(Vec::len).sum());
+            let mut starts = Vec::with_capacity(self.len() + 1);
+            for ((_, chunk_starts, _), chunk_ids) in chunks.iter().zip(&remapped) {
+                let base = ids.len();
+                starts.extend(
+                    chunk_starts[..chunk_starts.len() - 1]
+                        .iter()
+                        .map(|s| s + base),
+                );
+                ids.extend_from_slice(chunk_ids);
+            }
+            starts.push(ids.len());
+            let _ = self.words.set(WordTable {
+                ids,
+                starts,
+                vocabulary,
+            });
+        }
+        if self.shingles.get().is_none() {
+            let shingles: Vec<Vec<u64>> = self
+                .conversation
+                .par_iter()
+                .with_min_len(256)
+                .map(|&i| sorted_word_shingles(self.words(i), CONVERSATION_SHINGLE))
+                .collect();
+            let _ = self.shingles.set(shingles);
+        }
     }
 
     /// The agent of a span, or `"?"`.
@@ -144,10 +265,100 @@ impl<'t> TraceView<'t> {
     }
 }
 
-/// Lower-case alphanumeric words (with `_`), at least 2 characters.
-pub fn tokenize(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| w.len() >= 2)
+/// Lower-case text, or `None` when lower-casing changes nothing. ASCII text (most of it)
+/// takes the byte-wise path, which gives the same result as `str::to_lowercase` there.
+fn lower_of(text: &str) -> Option<Box<str>> {
+    if text.is_ascii() {
+        return text
+            .bytes()
+            .any(|b| b.is_ascii_uppercase())
+            .then(|| text.to_ascii_lowercase().into_boxed_str());
+    }
+    let lower = text.to_lowercase();
+    (lower != text).then(|| lower.into_boxed_str())
+}
+
+/// Word ids of spans `from..to` against a vocabulary of their own: the ids, where each
+/// span's ids start (plus the end), and the words in order of first occurrence.
+fn intern_range<'v>(
+    view: &'v TraceView<'_>,
+    from: Idx,
+    to: Idx,
+) -> (Vec<u32>, Vec<usize>, Vec<&'v str>) {
+    let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut words: Vec<&str> = Vec::new();
+    let mut ids = Vec::new();
+    let mut starts = Vec::with_capacity(to - from + 1);
+    for j in from..to {
+        starts.push(ids.len());
+        for w in tokenize(view.lower(j)) {
+            let id = *vocabulary.entry(w).or_insert_with(|| {
+                words.push(w);
+                (words.len() - 1) as u32
+            });
+            ids.push(id);
+        }
+    }
+    starts.push(ids.len());
+    (ids, starts, words)
+}
+
+/// Alphanumeric words (with `_`) of at least 2 bytes: the pieces of
+/// `text.split(|c| !(c.is_alphanumeric() || c == '_'))` that long, found byte-wise where the
+/// text is ASCII.
+pub fn tokenize(text: &str) -> Tokens<'_> {
+    Tokens { text, pos: 0 }
+}
+
+/// Iterator of [`tokenize`].
+#[derive(Debug, Clone)]
+pub struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let len = self.text.len();
+        loop {
+            while self.pos < len {
+                let (word, width) = word_char_at(self.text, self.pos);
+                if word {
+                    break;
+                }
+                self.pos += width;
+            }
+            if self.pos >= len {
+                return None;
+            }
+            let start = self.pos;
+            while self.pos < len {
+                let (word, width) = word_char_at(self.text, self.pos);
+                if !word {
+                    break;
+                }
+                self.pos += width;
+            }
+            if self.pos - start >= 2 {
+                return Some(&self.text[start..self.pos]);
+            }
+        }
+    }
+}
+
+/// Whether the character at byte `pos` belongs to a word, and its width in bytes.
+#[inline]
+fn word_char_at(text: &str, pos: usize) -> (bool, usize) {
+    let b = text.as_bytes()[pos];
+    if b.is_ascii() {
+        return (b.is_ascii_alphanumeric() || b == b'_', 1);
+    }
+    text[pos..]
+        .chars()
+        .next()
+        .map_or((false, 1), |c| (c.is_alphanumeric(), c.len_utf8()))
 }
 
 fn conversation_order(trace: &Trace) -> Vec<Idx> {

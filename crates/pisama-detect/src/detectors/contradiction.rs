@@ -8,7 +8,8 @@
 //!
 //! Claims are indexed by key in maps, so the scan is linear.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -150,18 +151,19 @@ fn leaves(value: &serde_json::Value, key: Option<&str>, out: &mut BTreeMap<Strin
 }
 
 /// The tool result of a span as JSON, if it is JSON.
-fn tool_json(view: &TraceView<'_>, i: Idx) -> Option<serde_json::Value> {
+fn tool_json<'t>(view: &TraceView<'t>, i: Idx) -> Option<Cow<'t, serde_json::Value>> {
     let span = view.span(i);
-    if let Some(v) = span.tool.as_ref().and_then(|t| t.result.clone()) {
-        if let serde_json::Value::String(s) = &v {
-            return serde_json::from_str(s).ok();
+    if let Some(v) = span.tool.as_ref().and_then(|t| t.result.as_ref()) {
+        if let serde_json::Value::String(s) = v {
+            return serde_json::from_str(s).ok().map(Cow::Owned);
         }
-        return Some(v);
+        return Some(Cow::Borrowed(v));
     }
     span.output.as_ref().and_then(|p| {
         p.json
-            .clone()
-            .or_else(|| serde_json::from_str(&p.text).ok())
+            .as_ref()
+            .map(Cow::Borrowed)
+            .or_else(|| serde_json::from_str(&p.text).ok().map(Cow::Owned))
     })
 }
 
@@ -188,14 +190,30 @@ impl Detector for Contradiction {
         let mut fresh_tool: Option<Idx> = None;
         // Every token any tool, user or system text has shown so far: a value from there may
         // be about something else, but it is not invented.
-        let mut seen: HashSet<String> = HashSet::new();
+        // (As a table over the trace's vocabulary: no copy of every word, no hashing.)
+        let mut seen = vec![false; view.vocabulary_len()];
+        let see = |seen: &mut Vec<bool>, i: Idx| {
+            for &w in view.words(i) {
+                seen[w as usize] = true;
+            }
+        };
+        // Words that can be the state of a claim (`available`, `unavailable`): a message
+        // without any has no state claim, and the claim pattern need not run.
+        let mut state_word = vec![false; view.vocabulary_len()];
+        for st in STATES {
+            for w in [(*st).to_owned(), format!("un{st}")] {
+                if let Some(id) = view.exact_word_id(&w) {
+                    state_word[id as usize] = true;
+                }
+            }
+        }
         let mut states: HashMap<(String, String), StateClaim> = HashMap::new();
         let mut last_input: usize = 0;
         for (pos, &i) in line.iter().enumerate() {
             match speaker(view, i) {
                 Speaker::Tool => {
                     last_input = pos;
-                    seen.extend(tokenize(view.lower(i)).map(str::to_owned));
+                    see(&mut seen, i);
                     if let Some(j) = tool_json(view, i) {
                         leaves(&j, None, &mut fresh);
                         fresh_tool = Some(i);
@@ -203,7 +221,7 @@ impl Detector for Contradiction {
                 }
                 Speaker::User | Speaker::System => {
                     last_input = pos;
-                    seen.extend(tokenize(view.lower(i)).map(str::to_owned));
+                    see(&mut seen, i);
                 }
                 Speaker::Agent => {
                     let text = view.text(i);
@@ -216,7 +234,17 @@ impl Detector for Contradiction {
                         hits.push(h);
                     }
                     fresh.clear();
-                    for (key, positive, quote) in state_claims(text) {
+                    // A claim's state is a whole word of the text (or one after `un`), so on
+                    // ASCII text (where words and the pattern's letters agree) a message
+                    // without a state word has no claim.
+                    let may_claim =
+                        !text.is_ascii() || view.words(i).iter().any(|&w| state_word[w as usize]);
+                    let claims = if may_claim {
+                        state_claims(text)
+                    } else {
+                        Vec::new()
+                    };
+                    for (key, positive, quote) in claims {
                         let slot = (key.0.clone(), key.1.clone());
                         match states.get(&slot) {
                             Some(old) if old.positive != positive && old.at > last_input => {
@@ -276,7 +304,7 @@ fn against_tool(
     text: &str,
     tool: Idx,
     fields: &BTreeMap<String, Vec<String>>,
-    seen: &HashSet<String>,
+    seen: &[bool],
 ) -> Option<Hit> {
     for (words, value, start, end) in value_claims(text) {
         // The longest suffix of the claim's key that names a field of the results. One-word
@@ -319,7 +347,7 @@ fn against_tool(
         }
         // A value shown anywhere before may be about something else; only an invented one
         // is a contradiction.
-        if tokenize(&value).all(|t| seen.contains(t)) {
+        if tokenize(&value).all(|t| view.exact_word_id(t).is_some_and(|id| seen[id as usize])) {
             continue;
         }
         let quote = text.get(start..end).unwrap_or("").trim().to_owned();

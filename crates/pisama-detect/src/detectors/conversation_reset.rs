@@ -5,12 +5,15 @@
 //! Each later turn is compared with two fixed references only (the task and the agent's
 //! opening message), so the cost is linear in the number of turns.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
-use crate::text::shingles;
-use crate::view::{Idx, TraceView};
+use crate::text::{common_sorted, sorted_word_shingles};
+use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView, tokenize};
 use pisama_trace::SpanKind;
 
 use super::turns::{Turn, tool_name, turns};
@@ -40,7 +43,21 @@ impl Detector for ConversationReset {
             .map(|t| view.text(t.span))
             .or(view.trace.task.as_deref())
             .unwrap_or("");
-        let task = prose_shingles(task_text);
+        // Shingles over the view's word ids (the same 3-word sequences as over the words
+        // themselves); words outside the trace's vocabulary get ids of their own.
+        let position: FxHashMap<Idx, usize> = view
+            .conversation()
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| (i, p))
+            .collect();
+        let mut extra: FxHashMap<String, u32> = FxHashMap::default();
+        let task = match task_turn {
+            Some(t) if task_text == view.text(t.span) => {
+                span_prose_shingles(view, t.span, &position, &mut extra)
+            }
+            _ => Cow::Owned(prose_shingles(view, task_text, &mut extra)),
+        };
         // With a single agent talking to a user, repeated stock replies ("I'm unable to…") are
         // common and are not restarts; there only restating the task counts.
         let speakers: HashSet<&str> = turns
@@ -50,7 +67,7 @@ impl Detector for ConversationReset {
             .collect();
         let compare_openings = speakers.len() >= 2;
         // Each agent's opening message, by agent.
-        let mut openings: BTreeMap<&str, (usize, Idx, HashSet<u64>)> = BTreeMap::new();
+        let mut openings: BTreeMap<&str, (usize, Idx, Cow<'_, [u64]>)> = BTreeMap::new();
         // Every restatement found: (turn position, similarity, what, reference, key). The key
         // groups restatements of the same reference.
         let mut found: Vec<(usize, f64, &'static str, Option<Idx>, String)> = Vec::new();
@@ -60,7 +77,7 @@ impl Detector for ConversationReset {
             if t.user || view.span(t.span).kind == SpanKind::Tool {
                 continue;
             }
-            let own = prose_shingles(view.text(t.span));
+            let own = span_prose_shingles(view, t.span, &position, &mut extra);
             let Some((first_pos, first_span, opening)) = openings.get(t.speaker.as_str()) else {
                 openings.insert(t.speaker.as_str(), (pos, t.span, own));
                 continue;
@@ -104,10 +121,10 @@ impl Detector for ConversationReset {
         }
         // An opening that other agents open with too is the framework's preamble, not a plan
         // of this agent's. Compared agent by agent, over a bounded number of agents.
-        let firsts: Vec<(&str, &HashSet<u64>)> = openings
+        let firsts: Vec<(&str, &[u64])> = openings
             .iter()
             .take(64)
-            .map(|(name, (_, _, set))| (*name, set))
+            .map(|(name, (_, _, set))| (*name, set.as_ref()))
             .collect();
         let shared: BTreeSet<&str> = firsts
             .iter()
@@ -171,9 +188,30 @@ impl Detector for ConversationReset {
     }
 }
 
-/// Shingles of the prose of a text: fenced code is left out, because re-running the same
-/// script after a fix is a retry, not a restart.
-fn prose_shingles(text: &str) -> HashSet<u64> {
+// Shingles come from `TraceView::conversation_shingles` (3 words) where they can.
+const _: () = assert!(SHINGLE == CONVERSATION_SHINGLE);
+
+/// [`prose_shingles`] of a conversation span's text; text without code fences is all prose,
+/// and its shingles are already in the view.
+fn span_prose_shingles<'v>(
+    view: &'v TraceView<'_>,
+    i: Idx,
+    position: &FxHashMap<Idx, usize>,
+    extra: &mut FxHashMap<String, u32>,
+) -> Cow<'v, [u64]> {
+    match position.get(&i) {
+        Some(&p) if !view.text(i).contains("```") => Cow::Borrowed(view.conversation_shingles(p)),
+        _ => Cow::Owned(prose_shingles(view, view.text(i), extra)),
+    }
+}
+
+/// Shingles (sorted, distinct) of the prose of a text: fenced code is left out, because
+/// re-running the same script after a fix is a retry, not a restart.
+fn prose_shingles(
+    view: &TraceView<'_>,
+    text: &str,
+    extra: &mut FxHashMap<String, u32>,
+) -> Vec<u64> {
     let mut prose = String::with_capacity(text.len());
     for (k, part) in text.split("```").enumerate() {
         if k % 2 == 0 {
@@ -181,12 +219,22 @@ fn prose_shingles(text: &str) -> HashSet<u64> {
             prose.push(' ');
         }
     }
-    shingles(&prose.to_lowercase(), SHINGLE)
+    let lower = prose.to_lowercase();
+    let base = view.vocabulary_len() as u32;
+    let ids: Vec<u32> = tokenize(&lower)
+        .map(|w| {
+            view.exact_word_id(w).unwrap_or_else(|| {
+                let next = base + extra.len() as u32;
+                *extra.entry(w.to_owned()).or_insert(next)
+            })
+        })
+        .collect();
+    sorted_word_shingles(&ids, SHINGLE)
 }
 
 /// Share of the smaller set found in the larger: high when one text restates the other, even
-/// with a few words added around it.
-fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+/// with a few words added around it. (Sets as sorted lists without duplicates.)
+fn overlap(a: &[u64], b: &[u64]) -> f64 {
     let smaller = a.len().min(b.len());
     if smaller == 0 {
         return 0.0;
@@ -197,7 +245,7 @@ fn overlap(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     if large.len() > 3 * small.len() {
         return 0.0;
     }
-    small.iter().filter(|h| large.contains(h)).count() as f64 / smaller as f64
+    common_sorted(small, large) as f64 / smaller as f64
 }
 
 /// Tool calls after the restart that repeat one made before it (same tool, same arguments).
@@ -280,8 +328,8 @@ mod tests {
 
     #[test]
     fn overlap_needs_comparable_sizes() {
-        let a: HashSet<u64> = (0..10).collect();
-        let b: HashSet<u64> = (0..100).collect();
+        let a: Vec<u64> = (0..10).collect();
+        let b: Vec<u64> = (0..100).collect();
         assert!(overlap(&a, &b).abs() < f64::EPSILON);
         assert!((overlap(&a, &a) - 1.0).abs() < f64::EPSILON);
     }

@@ -77,10 +77,11 @@ impl Detector for HallucinatedTool {
         };
         // Declarations only count when they name tools the same way the calls do: at least
         // one called tool must be among them.
-        let declared_usable = tools.iter().any(|&t| {
-            let name = tool_name(view, t).to_lowercase();
-            declared.values().any(|set| set.contains(&name))
-        });
+        let declared_usable = !declared.is_empty()
+            && tools.iter().any(|&t| {
+                let name = tool_name(view, t).to_lowercase();
+                declared.values().any(|set| set.contains(&name))
+            });
         // A call is judged against its own agent's declarations plus the run-wide ones; an
         // agent that declares nothing of its own is not judged by another agent's list.
         let undeclared = |t: Idx| {
@@ -104,9 +105,11 @@ impl Detector for HallucinatedTool {
             }
             let name = tool_name(view, t);
             let failed = failure_text(view, t).is_some() || !has_outcome(view.span(t));
+            if !failed {
+                continue;
+            }
             let phrase = says_unknown_tool(result_text(view, t));
-            let undeclared = undeclared(t);
-            if failed && (phrase.is_some() || undeclared) {
+            if phrase.is_some() || undeclared(t) {
                 let entry = by_name.entry(name).or_default();
                 entry.0.push(t);
                 if entry.1.is_none() {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use crate::catalog::Params;
@@ -87,7 +88,25 @@ impl Slot {
     }
 }
 
+/// Words of which the id-slot keywords (user id, reservation, order, account, ticket) hold at
+/// least one.
+const SLOT_WORDS: &[&str] = &[
+    "user",
+    "customer",
+    "member",
+    "reservation",
+    "booking",
+    "confirmation",
+    "pnr",
+    "order",
+    "account",
+    "ticket",
+    "case",
+    "incident",
+];
+
 struct Patterns {
+    slot_words: AhoCorasick,
     ask: Regex,
     slot_in_ask: Vec<(Slot, Regex)>,
     slot_near_value: Vec<(Slot, Regex)>,
@@ -106,6 +125,10 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| {
         let r = |s: &str| Regex::new(s).expect("valid regex");
         Patterns {
+            slot_words: AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(SLOT_WORDS)
+                .expect("valid keywords"),
             ask: r(r"(?i)\b(?:(?:could|can|would|will)\s+you\s+(?:please\s+)?(?:provide|share|give|tell|send|confirm|let\s+me\s+know)|(?:please|kindly)\s+(?:provide|share|give|tell|send|confirm|let\s+me\s+know)|what(?:'s|\s+is)\s+your|may\s+i\s+(?:have|ask\s+for|get)|i(?:'ll|\s+will)?\s+(?:also\s+)?need\s+your)\b"),
             // In a question the slot follows "your" or "the".
             slot_in_ask: Slot::ALL
@@ -153,6 +176,49 @@ fn id_like(tok: &str) -> bool {
 
 /// Values for slots found in a message. `asked` are the slots the previous agent message asked
 /// for: a short reply then answers them.
+/// The matches of `id_token` (`#?\b[A-Za-z0-9][A-Za-z0-9_-]{3,30}[A-Za-z0-9]\b`) that can
+/// be id-like (two digits or more), in text order: the same as filtering `find_iter`, but the
+/// regex only looks at the runs of `[A-Za-z0-9_-]` that hold two digits. A match never
+/// crosses such a run, so each run is searched on its own, with one character of context on
+/// either side so that `\b` sees what it sees in the whole text.
+fn id_like_tokens<'t>(id_token: &Regex, text: &'t str) -> Vec<regex::Match<'t>> {
+    let bytes = text.as_bytes();
+    let in_run = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < bytes.len() {
+        if !in_run(bytes[k]) {
+            k += 1;
+            continue;
+        }
+        let start = k;
+        let mut digits = 0;
+        while k < bytes.len() && in_run(bytes[k]) {
+            digits += usize::from(bytes[k].is_ascii_digit());
+            k += 1;
+        }
+        if digits < 2 {
+            continue;
+        }
+        // One character after the run (it may be several bytes) for the final `\b`.
+        let end = text[k..].chars().next().map_or(k, |c| k + c.len_utf8());
+        let haystack = &text[..end];
+        let mut from = if start > 0 && bytes[start - 1] == b'#' {
+            start - 1
+        } else {
+            start
+        };
+        while let Some(m) = id_token.find_at(haystack, from) {
+            if m.start() >= k {
+                break;
+            }
+            out.push(m);
+            from = m.end();
+        }
+    }
+    out
+}
+
 fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
     let p = patterns();
     let mut out: Vec<(Slot, String)> = Vec::new();
@@ -170,7 +236,10 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
         add(Slot::Name, m.as_str(), &mut out);
     }
     // Identifiers tied to a slot keyword shortly before them.
-    for m in p.id_token.find_iter(text) {
+    // An id-like token has at least two digits, a phone number ten; most texts have fewer.
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    let id_text = if digits >= 2 { text } else { "" };
+    for m in id_like_tokens(&p.id_token, id_text) {
         if !id_like(m.as_str()) || p.email.is_match(m.as_str()) {
             continue;
         }
@@ -179,6 +248,10 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
             from -= 1;
         }
         let before = &text[from..m.start()];
+        // Every slot pattern tried here names its slot with one of `SLOT_WORDS`.
+        if before.is_ascii() && !p.slot_words.is_match(before) {
+            continue;
+        }
         for (slot, re) in &p.slot_near_value {
             if matches!(slot, Slot::Email | Slot::Name | Slot::Phone | Slot::Zip) {
                 continue;
@@ -188,7 +261,7 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
             }
         }
     }
-    if let Some(m) = p.phone.find(text)
+    if let Some(m) = p.phone.find(if digits >= 10 { text } else { "" })
         && m.as_str().chars().filter(char::is_ascii_digit).count() >= 10
         && (asked.contains(&Slot::Phone) || {
             let lower = text.to_lowercase();
@@ -247,6 +320,16 @@ fn asks_in(text: &str) -> Vec<(Slot, String)> {
     out
 }
 
+/// Whether a text can hold a request at all: every phrasing `Patterns::ask` knows contains
+/// one of these words. Checked on ASCII text only, where lower-casing and the regex's case
+/// folding agree; other text always goes to the regex.
+fn may_ask(text: &str, lower: &str) -> bool {
+    !text.is_ascii()
+        || ["you", "please", "kindly", "may"]
+            .iter()
+            .any(|w| lower.contains(w))
+}
+
 fn speaker(span: &Span) -> Option<&str> {
     match span.kind {
         SpanKind::Human => None,
@@ -276,7 +359,10 @@ impl Detector for LossOfConversationHistory {
             while tool_cursor < tools.len() && tools[tool_cursor] < i {
                 let t = tools[tool_cursor];
                 let out = view.text(t);
-                if view.failed(t) || (out.len() < 400 && p.failed.is_match(out)) {
+                // Arguments only matter when there are values to find in them.
+                if !known.is_empty()
+                    && (view.failed(t) || (out.len() < 400 && p.failed.is_match(out)))
+                {
                     let args = view
                         .span(t)
                         .tool
@@ -304,7 +390,11 @@ impl Detector for LossOfConversationHistory {
             {
                 // Check the agent's questions against what it was told.
                 if let Some(asker) = who {
-                    let asks = asks_in(text);
+                    let asks = if may_ask(text, view.lower(i)) {
+                        asks_in(text)
+                    } else {
+                        Vec::new()
+                    };
                     for (slot, sentence) in &asks {
                         let Some((value, at, giver, given_pos)) = known.get(slot) else {
                             continue;
@@ -368,6 +458,28 @@ impl Detector for LossOfConversationHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_tokens_match_a_full_scan() {
+        let re = &patterns().id_token;
+        for text in [
+            "booking #QX12AB and order 12-34-5678, ref é12ab34é, x_9912_y",
+            "##AB12CD a1 b22 4200 dollars, 2024-03-01T10:00 ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab",
+            "id-12-ab--34 -99x9 ü1234 12345678901234567890123456789012345678",
+            "",
+        ] {
+            let full: Vec<(usize, &str)> = re
+                .find_iter(text)
+                .filter(|m| m.as_str().bytes().filter(u8::is_ascii_digit).count() >= 2)
+                .map(|m| (m.start(), m.as_str()))
+                .collect();
+            let fast: Vec<(usize, &str)> = id_like_tokens(re, text)
+                .into_iter()
+                .map(|m| (m.start(), m.as_str()))
+                .collect();
+            assert_eq!(fast, full, "{text}");
+        }
+    }
 
     #[test]
     fn asks_and_values() {

@@ -8,8 +8,9 @@
 //! typed them: repeating a full number from a system of record is an exposure even when it is
 //! the right customer's.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 use regex::Regex;
 
@@ -311,14 +312,60 @@ fn mask_digits(d: &str) -> String {
 }
 
 /// Every piece of personal data in a text.
+/// The longest run of ASCII digits in a text: every number pattern here needs a run of 3 or
+/// 4 digits, so most texts can skip those regexes after one cheap pass.
+fn longest_digit_run(text: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for b in text.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best
+}
+
+/// Whether a digit, then a space, dot or hyphen, then a digit occurs in a text.
+fn digits_around_separator(text: &str) -> bool {
+    text.as_bytes().windows(3).any(|w| {
+        w[0].is_ascii_digit() && matches!(w[1], b' ' | b'.' | b'-') && w[2].is_ascii_digit()
+    })
+}
+
+/// Whether a text holds two upper-case ASCII letters followed by two digits, which every
+/// IBAN match starts with.
+fn maybe_iban(text: &str) -> bool {
+    text.as_bytes().windows(4).any(|w| {
+        w[0].is_ascii_uppercase()
+            && w[1].is_ascii_uppercase()
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+    })
+}
+
 fn scan(text: &str) -> Vec<Found> {
     let mut out: Vec<(usize, usize, Found)> = Vec::new();
+    // Cheap necessary conditions of the patterns below (the matches are the same).
+    // Card, SSN and phone patterns all need two digit groups joined by a space, dot or
+    // hyphen, except an unbroken card number of 13 digits or more.
+    let run = longest_digit_run(text);
+    let digit_run = if run >= 13 || digits_around_separator(text) {
+        run
+    } else {
+        0
+    };
+    let (iban_possible, email_possible) = (maybe_iban(text), text.contains('@'));
+    if digit_run < 3 && !iban_possible && !email_possible {
+        return Vec::new();
+    }
     let push = |s: usize, e: usize, f: Found, out: &mut Vec<(usize, usize, Found)>| {
         if !out.iter().any(|(os, oe, _)| s < *oe && *os < e) {
             out.push((s, e, f));
         }
     };
-    for m in iban_re().find_iter(text) {
+    for m in iban_re().find_iter(if iban_possible { text } else { "" }) {
         let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
         if iban_valid(&compact) && !EXAMPLE_IBANS.contains(&compact.as_str()) {
             let f = Found {
@@ -333,7 +380,8 @@ fn scan(text: &str) -> Vec<Found> {
     // Digit runs already taken by a card-shaped or SSN-shaped match, accepted or not, so a
     // rejected test card is not re-read as a phone number.
     let mut claimed: Vec<(usize, usize)> = Vec::new();
-    for m in card_re().find_iter(text) {
+    let four_digits = if digit_run >= 4 { text } else { "" };
+    for m in card_re().find_iter(four_digits) {
         let d = digits_of(m.as_str());
         claimed.push((m.start(), m.end()));
         if !(13..=19).contains(&d.len())
@@ -374,7 +422,7 @@ fn scan(text: &str) -> Vec<Found> {
         };
         push(m.start(), m.end(), f, &mut out);
     }
-    for c in ssn_re().captures_iter(text) {
+    for c in ssn_re().captures_iter(four_digits) {
         let (Some(m), Some(area), Some(group), Some(serial)) =
             (c.get(0), c.get(1), c.get(2), c.get(3))
         else {
@@ -399,7 +447,7 @@ fn scan(text: &str) -> Vec<Found> {
         };
         push(m.start(), m.end(), f, &mut out);
     }
-    for m in email_re().find_iter(text) {
+    for m in email_re().find_iter(if email_possible { text } else { "" }) {
         let email = m.as_str().to_ascii_lowercase();
         let Some((local, domain)) = email.split_once('@') else {
             continue;
@@ -425,7 +473,7 @@ fn scan(text: &str) -> Vec<Found> {
         };
         push(m.start(), m.end(), f, &mut out);
     }
-    for m in phone_re().find_iter(text) {
+    for m in phone_re().find_iter(if digit_run >= 3 { text } else { "" }) {
         if claimed.iter().any(|&(s, e)| m.start() < e && s < m.end()) {
             continue;
         }
@@ -464,14 +512,16 @@ fn scan(text: &str) -> Vec<Found> {
 }
 
 /// Keys (digits, e-mails) present in a text, for "was it supplied earlier".
-fn known_keys(text: &str, at: usize, into: &mut HashMap<String, usize>) {
-    for m in email_re().find_iter(text) {
-        into.entry(m.as_str().to_ascii_lowercase()).or_insert(at);
+fn known_keys(text: &str, at: usize, into: &mut FxHashMap<String, usize>) {
+    if text.contains('@') {
+        for m in email_re().find_iter(text) {
+            into.entry(m.as_str().to_ascii_lowercase()).or_insert(at);
+        }
     }
     // Any run of digits with separators, normalised, and its last 10 digits (phone numbers are
     // written with and without country codes).
     let mut cur = String::new();
-    let flush = |cur: &mut String, into: &mut HashMap<String, usize>| {
+    let flush = |cur: &mut String, into: &mut FxHashMap<String, usize>| {
         if cur.len() >= 7 {
             into.entry(cur.clone()).or_insert(at);
             if cur.len() > 10 {
@@ -481,18 +531,26 @@ fn known_keys(text: &str, at: usize, into: &mut HashMap<String, usize>) {
         cur.clear();
     };
     let mut gap = 0;
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            cur.push(c);
+    // Byte-wise: digits and separators are ASCII, and any other character (one byte or
+    // several) ends a run alike.
+    for b in text.bytes() {
+        if b.is_ascii_digit() {
+            cur.push(char::from(b));
             gap = 0;
-        } else if matches!(c, ' ' | '-' | '.' | '(' | ')' | '+') && gap < 2 && !cur.is_empty() {
+        } else if matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+') && gap < 2 && !cur.is_empty()
+        {
             gap += 1;
         } else {
-            flush(&mut cur, into);
+            if !cur.is_empty() {
+                flush(&mut cur, into);
+            }
             gap = 0;
         }
     }
     flush(&mut cur, into);
+    if !maybe_iban(text) {
+        return;
+    }
     for m in iban_re().find_iter(text) {
         into.entry(m.as_str().chars().filter(|c| *c != ' ').collect())
             .or_insert(at);
@@ -500,7 +558,7 @@ fn known_keys(text: &str, at: usize, into: &mut HashMap<String, usize>) {
 }
 
 /// Where a value was first seen, if anywhere.
-fn origin(f: &Found, known: &HashMap<String, usize>) -> Option<usize> {
+fn origin(f: &Found, known: &FxHashMap<String, usize>) -> Option<usize> {
     known.get(&f.key).copied().or_else(|| {
         (f.kind == Kind::Phone && f.key.len() > 10)
             .then(|| known.get(&f.key[f.key.len() - 10..]).copied())
@@ -527,23 +585,44 @@ impl Detector for PiiLeak {
         let contact = params.bool("check_contact_data", true);
         let max_findings = params.usize("max_findings", 5).max(1);
         // Value -> span where it first appeared (`usize::MAX` for the task text).
-        let mut from_user: HashMap<String, usize> = HashMap::new();
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut from_user: FxHashMap<String, usize> = FxHashMap::default();
+        let mut seen: FxHashMap<String, usize> = FxHashMap::default();
         if let Some(task) = &view.trace.task {
             known_keys(task, usize::MAX, &mut from_user);
         }
         // (found, span, where it came from)
         let mut leaks: Vec<(Found, usize, Option<usize>)> = Vec::new();
         let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for (i, span) in view.trace.spans.iter().enumerate() {
-            if let Some(p) = &span.input {
-                known_keys(&p.text, i, &mut seen);
-                if span.kind == SpanKind::Human {
-                    known_keys(&p.text, i, &mut from_user);
+        // What the run said before a point is only asked about where an output holds
+        // something that looks like personal data, which is rare: the key maps are filled
+        // lazily, up to that point, in the order the texts appear (each span's input, then
+        // its output). `known_upto` counts the texts read so far (2 per span).
+        let spans = &view.trace.spans;
+        let mut known_upto = 0usize;
+        let mut catch_up = |upto: usize,
+                            seen: &mut FxHashMap<String, usize>,
+                            from_user: &mut FxHashMap<String, usize>| {
+            while known_upto < upto {
+                let (i, output) = (known_upto / 2, known_upto % 2 == 1);
+                let span = &spans[i];
+                let payload = if output { &span.output } else { &span.input };
+                if let Some(p) = payload {
+                    known_keys(&p.text, i, seen);
+                    if span.kind == SpanKind::Human {
+                        known_keys(&p.text, i, from_user);
+                    }
                 }
+                known_upto += 1;
             }
+        };
+        for (i, span) in spans.iter().enumerate() {
             if let Some(text) = outbound(span) {
-                for f in scan(text) {
+                let found = scan(text);
+                if !found.is_empty() {
+                    // Everything before this span, and its input.
+                    catch_up(2 * i + 1, &mut seen, &mut from_user);
+                }
+                for f in found {
                     if origin(&f, &from_user).is_some() {
                         continue;
                     }
@@ -556,12 +635,6 @@ impl Detector for PiiLeak {
                     if reported.insert(f.key.clone()) {
                         leaks.push((f, i, came_from));
                     }
-                }
-            }
-            if let Some(p) = &span.output {
-                known_keys(&p.text, i, &mut seen);
-                if span.kind == SpanKind::Human {
-                    known_keys(&p.text, i, &mut from_user);
                 }
             }
         }

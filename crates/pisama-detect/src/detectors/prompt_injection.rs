@@ -9,12 +9,12 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::shingles;
+use crate::text::{ShingleSet, shingles};
 use crate::view::TraceView;
 use pisama_trace::{Span, SpanKind};
 
@@ -114,11 +114,27 @@ struct Signal {
     quote: String,
 }
 
+/// All of [`patterns`] as one set: one pass over a text tells which of them match, and most
+/// texts match none.
+fn pattern_set() -> &'static RegexSet {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        RegexSet::new(patterns().iter().map(|(_, _, re)| re.as_str())).expect("valid regexes")
+    })
+}
+
 fn signals(text: &str) -> Option<Signal> {
+    let matched = pattern_set().matches(text);
+    if !matched.matched_any() {
+        return None;
+    }
     let mut families: Vec<&'static str> = Vec::new();
     let mut weight = 0.0f64;
     let mut quote = String::new();
-    for (family, w, re) in patterns() {
+    for (k, (family, w, re)) in patterns().iter().enumerate() {
+        if !matched.matched(k) {
+            continue;
+        }
         if let Some(m) = re.find(text) {
             if !families.contains(family) {
                 families.push(family);
@@ -153,7 +169,7 @@ impl Detector for PromptInjection {
         let horizon = params.usize("follow_spans", 6).max(1);
         let spans = &view.trace.spans;
         let n = spans.len();
-        let system_prompt: Option<HashSet<u64>> = spans
+        let system_prompt: Option<ShingleSet> = spans
             .iter()
             .find(|s| s.kind == SpanKind::System)
             .and_then(|s| s.input.as_ref().or(s.output.as_ref()))

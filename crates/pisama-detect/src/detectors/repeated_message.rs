@@ -2,19 +2,22 @@
 //! one run. Found with `MinHash` over word shingles and banded buckets, so each message is
 //! compared only with a few earlier candidates, never with all of them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::{fnv, jaccard, minhash, word_shingles};
-use crate::view::{Idx, TraceView, tokenize};
+use crate::text::{fnv, jaccard_sorted, minhash};
+use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView};
 
 use super::tool_facts::is_agent_message;
 
 pub(crate) struct RepeatedMessage;
 
-const SHINGLE: usize = 3;
+// Shingles come from `TraceView::conversation_shingles` (3 words).
+const _: () = assert!(CONVERSATION_SHINGLE == 3);
 const BANDS: usize = 16;
 const ROWS: usize = 4;
 const MAX_PER_AGENT: usize = 3;
@@ -28,16 +31,19 @@ impl Detector for RepeatedMessage {
         let min_words = params.usize("min_words", 8).max(1);
         let threshold = params.f64("similarity", 0.7).clamp(0.1, 1.0);
         let min_repeats = params.usize("min_repeats", 2).max(2);
-        let messages: Vec<Idx> = view
+        // (span, conversation position) of each agent message long enough to compare.
+        let (messages, conversation_pos): (Vec<Idx>, Vec<usize>) = view
             .conversation()
             .iter()
             .copied()
-            .filter(|&i| is_agent_message(view, i) && view.words(i).len() >= min_words)
-            .collect();
+            .enumerate()
+            .filter(|&(_, i)| is_agent_message(view, i) && view.words(i).len() >= min_words)
+            .map(|(p, i)| (i, p))
+            .unzip();
         // Position of each message among everything said in the run: the same text twice in
         // a row with nothing in between is one message logged twice (a turn and its summary
         // record), not an agent repeating itself to someone.
-        let spoken: HashMap<Idx, usize> = view
+        let spoken: FxHashMap<Idx, usize> = view
             .conversation()
             .iter()
             .copied()
@@ -49,35 +55,46 @@ impl Detector for RepeatedMessage {
             .iter()
             .map(|i| spoken.get(i).copied().unwrap_or(usize::MAX - 1))
             .collect();
-        let shingles: Vec<HashSet<u64>> = messages
+        let shingles: Vec<&[u64]> = conversation_pos
             .iter()
-            .map(|&i| word_shingles(view.words(i), SHINGLE))
+            .map(|&p| view.conversation_shingles(p))
             .collect();
         // Identifiers and numbers in each message: a template filled in for another booking,
         // file or step ("reservation HSR97W has been cancelled" after "... FDZ0T5 ...") is
         // progress, not repetition.
-        let identifiers: Vec<BTreeSet<&str>> = messages
+        // (As sorted word ids: the same sets, compared without re-reading the text.)
+        let has_digit = view.vocabulary_table(|w| w.chars().any(|c| c.is_ascii_digit()));
+        let identifiers: Vec<Vec<u32>> = messages
             .iter()
             .map(|&i| {
-                tokenize(view.lower(i))
-                    .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
-                    .collect()
+                let mut ids: Vec<u32> = view
+                    .words(i)
+                    .iter()
+                    .copied()
+                    .filter(|&w| has_digit[w as usize])
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
             })
             .collect();
         let mut parent: Vec<usize> = (0..messages.len()).collect();
         // Similarity of each message to the earlier one it repeats.
         let mut similarity: Vec<f64> = vec![0.0; messages.len()];
         // (agent, band, band hash) -> latest message in that bucket.
-        let mut buckets: HashMap<(&str, usize, u64), usize> = HashMap::new();
+        let mut buckets: FxHashMap<(&str, usize, u64), usize> = FxHashMap::default();
         for (k, &i) in messages.iter().enumerate() {
             let agent = view.agent(i);
-            let signature = minhash(&shingles[k], BANDS * ROWS);
+            let signature = minhash(shingles[k], BANDS * ROWS);
             let keys: Vec<(&str, usize, u64)> = signature
                 .chunks(ROWS)
                 .enumerate()
                 .map(|(b, rows)| {
-                    let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
-                    (agent, b, fnv(&bytes))
+                    let mut bytes = [0u8; 8 * ROWS];
+                    for (slot, r) in bytes.chunks_exact_mut(8).zip(rows) {
+                        slot.copy_from_slice(&r.to_le_bytes());
+                    }
+                    (agent, b, fnv(&bytes[..8 * rows.len()]))
                 })
                 .collect();
             let mut best: Option<(usize, f64)> = None;
@@ -95,7 +112,7 @@ impl Detector for RepeatedMessage {
                     {
                         continue;
                     }
-                    let sim = jaccard(&shingles[k], &shingles[c]);
+                    let sim = jaccard_sorted(shingles[k], shingles[c]);
                     if sim >= threshold && best.is_none_or(|(_, s)| sim > s) {
                         best = Some((c, sim));
                     }

@@ -1,8 +1,9 @@
 //! A search, retrieval or lookup came back empty, and the agent answered anyway with specific
 //! facts (numbers, codes, names) that appear nowhere earlier in the run: the answer was made up.
 
-use std::collections::HashSet;
 use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 use regex::Regex;
 use serde_json::Value;
@@ -27,8 +28,13 @@ fn is_lookup(span: &Span) -> bool {
     let name = span
         .tool
         .as_ref()
-        .map_or(span.name.as_str(), |t| t.name.as_str())
-        .to_ascii_lowercase();
+        .map_or(span.name.as_str(), |t| t.name.as_str());
+    // Most names are lower case already; copy only when not.
+    let name: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        name.to_ascii_lowercase().into()
+    } else {
+        name.into()
+    };
     [
         "search",
         "retriev",
@@ -225,30 +231,26 @@ const COMMON: &[&str] = &[
 /// sentence start.
 fn novel_facts(
     text: &str,
-    known_words: &HashSet<String>,
-    known_numbers: &HashSet<i64>,
+    known_word: impl Fn(&str) -> bool,
+    known_number: impl Fn(i64) -> bool,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    let mut sentence_start = true;
-    for raw in text.split_whitespace() {
-        let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
-        let starts = sentence_start;
-        sentence_start = raw.ends_with(['.', '!', '?', ':']) || raw.ends_with(".\"");
-        if word.is_empty() || out.iter().any(|o| o == word) {
-            continue;
+    for_each_candidate(text, |word, starts| {
+        if out.iter().any(|o| o == word) {
+            return;
         }
         let lower = word.to_lowercase();
-        let words_known = tokenize(&lower).all(|t| known_words.contains(t));
+        let words_known = tokenize(&lower).all(&known_word);
         if word.chars().any(|c| c.is_ascii_digit()) {
             let nums = numbers(word);
             // Small counts ("2 bags", "step 3") are not distinctive.
             let distinctive = nums
                 .iter()
-                .any(|n| n.abs() >= 10.0 && !known_numbers.contains(&((n * 100.0).round() as i64)));
+                .any(|n| n.abs() >= 10.0 && !known_number(number_key(*n)));
             if distinctive && !words_known {
                 out.push(word.to_owned());
             }
-            continue;
+            return;
         }
         let capitalised = word.chars().next().is_some_and(char::is_uppercase);
         if capitalised
@@ -259,18 +261,78 @@ fn novel_facts(
         {
             out.push(word.to_owned());
         }
-    }
+    });
     out
 }
 
-fn add_known(text: &str, words: &mut HashSet<String>, nums: &mut HashSet<i64>) {
-    for w in tokenize(&text.to_lowercase()) {
-        if !words.contains(w) {
-            words.insert(w.to_owned());
+/// Every word of an answer that [`novel_facts`] considers, with whether it starts a
+/// sentence.
+fn for_each_candidate<'a>(text: &'a str, mut f: impl FnMut(&'a str, bool)) {
+    let mut sentence_start = true;
+    for raw in text.split_whitespace() {
+        let word = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        let starts = sentence_start;
+        sentence_start = raw.ends_with(['.', '!', '?', ':']) || raw.ends_with(".\"");
+        if !word.is_empty() {
+            f(word, starts);
         }
     }
-    for n in numbers(text) {
-        nums.insert((n * 100.0).round() as i64);
+}
+
+fn number_key(n: f64) -> i64 {
+    (n * 100.0).round() as i64
+}
+
+/// Where the words and numbers an answer is checked against first appear in the run: the
+/// position of the text (0 for the task, `2i + 1` for span `i`'s input, `2i + 2` for its
+/// output). Only the words asked about are looked up, and reading stops at `last`.
+#[derive(Debug, Default)]
+struct FirstSeen {
+    words: FxHashMap<String, usize>,
+    numbers: FxHashMap<i64, usize>,
+}
+
+impl FirstSeen {
+    fn find<'a>(&mut self, texts: impl Iterator<Item = (usize, &'a str)>) {
+        let mut pending = self.words.values().filter(|&&p| p == usize::MAX).count()
+            + self.numbers.values().filter(|&&p| p == usize::MAX).count();
+        let mut buf = String::new();
+        for (pos, text) in texts {
+            if pending == 0 {
+                return;
+            }
+            let mut note = |word: &str, pending: &mut usize| {
+                if let Some(p) = self.words.get_mut(word)
+                    && *p == usize::MAX
+                {
+                    *p = pos;
+                    *pending -= 1;
+                }
+            };
+            if text.is_ascii() {
+                // ASCII lower-casing does not move word boundaries: the words of the text
+                // lower-cased one at a time are the words of the lower-cased text.
+                for w in tokenize(text) {
+                    buf.clear();
+                    buf.extend(w.chars().map(|c| c.to_ascii_lowercase()));
+                    note(&buf, &mut pending);
+                }
+            } else {
+                for w in tokenize(&text.to_lowercase()) {
+                    note(w, &mut pending);
+                }
+            }
+            if !self.numbers.is_empty() && text.bytes().any(|b| b.is_ascii_digit()) {
+                for n in numbers(text) {
+                    if let Some(p) = self.numbers.get_mut(&number_key(n))
+                        && *p == usize::MAX
+                    {
+                        *p = pos;
+                        pending -= 1;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -281,13 +343,10 @@ impl Detector for RetrievalEmptyAnswered {
 
     fn detect(&self, view: &TraceView<'_>, params: &Params) -> Vec<Hit> {
         let min_facts = params.usize("min_facts", 2).max(1);
-        let mut words: HashSet<String> = HashSet::new();
-        let mut nums: HashSet<i64> = HashSet::new();
-        if let Some(task) = &view.trace.task {
-            add_known(task, &mut words, &mut nums);
-        }
+        // First the answers to check: (span, answer, empty lookup, its quote). What the run
+        // said before each is looked up afterwards, for the words those answers use only.
+        let mut checks: Vec<(usize, &str, usize, String)> = Vec::new();
         let mut pending: Option<(usize, String)> = None;
-        let mut hits = Vec::new();
         for (i, span) in view.trace.spans.iter().enumerate() {
             if is_lookup(span) {
                 if let Some(quote) = empty_result(span) {
@@ -310,53 +369,86 @@ impl Detector for RetrievalEmptyAnswered {
             {
                 pending = None;
             }
-            if let Some(p) = &span.input {
-                add_known(&p.text, &mut words, &mut nums);
-            }
             let answer = (span.kind == SpanKind::Llm || span.kind == SpanKind::Agent)
                 .then_some(span.output.as_ref())
                 .flatten()
                 .map(|p| p.text.as_str())
                 .filter(|t| !t.trim().is_empty());
-            if let (Some(text), Some((empty_at, quote))) = (answer, pending.as_ref()) {
-                if !hedged().is_match(text) {
-                    let facts = novel_facts(text, &words, &nums);
-                    if facts.len() >= min_facts {
-                        let tool = view.span(*empty_at);
-                        let name = tool
-                            .tool
-                            .as_ref()
-                            .map_or(tool.name.as_str(), |t| t.name.as_str());
-                        let shown: Vec<&str> = facts.iter().take(4).map(String::as_str).collect();
-                        hits.push(Hit {
-                            score: (0.4 + 0.1 * facts.len() as f64).min(0.9),
-                            severity: Some(if facts.len() >= 4 {
-                                Severity::High
-                            } else {
-                                Severity::Medium
-                            }),
-                            summary: format!(
-                                "`{name}` returned nothing, yet the next answer states {} specific facts found nowhere earlier in the run ({})",
-                                facts.len(),
-                                shown.join(", ")
-                            ),
-                            at: Some(i),
-                            evidence: vec![
-                                HitEvidence::quoted(*empty_at, "the lookup came back empty", quote.clone()),
-                                HitEvidence::quoted(
-                                    i,
-                                    "facts with no source in the run",
-                                    shown.join(", "),
-                                ),
-                            ],
-                            ..Hit::default()
-                        });
+            if let Some(text) = answer
+                && let Some((empty_at, quote)) = pending.take()
+                && !hedged().is_match(text)
+            {
+                checks.push((i, text, empty_at, quote));
+            }
+        }
+        let Some(&(last, ..)) = checks.last() else {
+            return Vec::new();
+        };
+        let mut seen = FirstSeen::default();
+        for (_, text, _, _) in &checks {
+            for_each_candidate(text, |word, _| {
+                for t in tokenize(&word.to_lowercase()) {
+                    seen.words.entry(t.to_owned()).or_insert(usize::MAX);
+                }
+                if word.chars().any(|c| c.is_ascii_digit()) {
+                    for n in numbers(word) {
+                        seen.numbers.entry(number_key(n)).or_insert(usize::MAX);
                     }
                 }
-                pending = None;
-            }
-            if let Some(p) = &span.output {
-                add_known(&p.text, &mut words, &mut nums);
+            });
+        }
+        let spans = &view.trace.spans;
+        let texts = view
+            .trace
+            .task
+            .as_deref()
+            .map(|t| (0, t))
+            .into_iter()
+            .chain((0..=last).flat_map(|i| {
+                [(2 * i + 1, &spans[i].input), (2 * i + 2, &spans[i].output)]
+                    .into_iter()
+                    .filter_map(|(pos, p)| p.as_ref().map(|p| (pos, p.text.as_str())))
+            }));
+        seen.find(texts);
+        let mut hits = Vec::new();
+        for (i, text, empty_at, quote) in checks {
+            // Known at span `i`: the task, every earlier text, and this span's input.
+            let before = 2 * i + 1;
+            let facts = novel_facts(
+                text,
+                |t| seen.words.get(t).is_some_and(|&p| p <= before),
+                |n| seen.numbers.get(&n).is_some_and(|&p| p <= before),
+            );
+            if facts.len() >= min_facts {
+                let tool = view.span(empty_at);
+                let name = tool
+                    .tool
+                    .as_ref()
+                    .map_or(tool.name.as_str(), |t| t.name.as_str());
+                let shown: Vec<&str> = facts.iter().take(4).map(String::as_str).collect();
+                hits.push(Hit {
+                    score: (0.4 + 0.1 * facts.len() as f64).min(0.9),
+                    severity: Some(if facts.len() >= 4 {
+                        Severity::High
+                    } else {
+                        Severity::Medium
+                    }),
+                    summary: format!(
+                        "`{name}` returned nothing, yet the next answer states {} specific facts found nowhere earlier in the run ({})",
+                        facts.len(),
+                        shown.join(", ")
+                    ),
+                    at: Some(i),
+                    evidence: vec![
+                        HitEvidence::quoted(empty_at, "the lookup came back empty", quote),
+                        HitEvidence::quoted(
+                            i,
+                            "facts with no source in the run",
+                            shown.join(", "),
+                        ),
+                    ],
+                    ..Hit::default()
+                });
             }
         }
         hits
@@ -393,15 +485,15 @@ mod tests {
 
     #[test]
     fn facts() {
-        let words: HashSet<String> = ["flight", "the"].iter().map(|s| (*s).to_owned()).collect();
+        let known = |t: &str| ["flight", "the"].contains(&t);
         let f = novel_facts(
             "The flight HAT123 leaves at 14:35 from Gate 42 with Delta.",
-            &words,
-            &HashSet::new(),
+            known,
+            |_| false,
         );
         assert!(f.contains(&"HAT123".to_owned()));
         assert!(f.contains(&"Delta".to_owned()));
-        assert!(novel_facts("", &words, &HashSet::new()).is_empty());
+        assert!(novel_facts("", known, |_| false).is_empty());
     }
 
     #[test]

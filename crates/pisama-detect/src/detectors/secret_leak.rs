@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use regex::Regex;
+use std::borrow::Cow;
+
+use regex::{Regex, RegexSet};
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
@@ -200,13 +202,29 @@ fn redact(kind: &str, value: &str, keep: usize) -> String {
     }
 }
 
+/// All of [`patterns`] as one set, to skip the ones that cannot match.
+fn pattern_set() -> &'static RegexSet {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    SET.get_or_init(|| {
+        RegexSet::new(patterns().iter().map(|p| p.re.as_str())).expect("valid regexes")
+    })
+}
+
 /// Every credential in a text, strongest pattern first for overlapping matches.
 pub(crate) fn scan(text: &str) -> Vec<Found> {
     let mut out: Vec<(usize, usize, Found)> = Vec::new();
     if text.len() < 8 {
         return Vec::new();
     }
-    for p in patterns() {
+    // One pass tells which patterns match at all; most texts hold no credential.
+    let matched = pattern_set().matches(text);
+    if !matched.matched_any() {
+        return Vec::new();
+    }
+    for (k, p) in patterns().iter().enumerate() {
+        if !matched.matched(k) {
+            continue;
+        }
         for caps in p.re.captures_iter(text) {
             let Some(m) = caps.get(p.group) else { continue };
             let value: String = if p.kind == "private key" {
@@ -266,33 +284,42 @@ pub(crate) fn scan(text: &str) -> Vec<Found> {
 type Occurrence = (usize, Severity, &'static str);
 
 /// Where a span sends text onward, and how bad a secret there is.
-fn outbound(span: &Span) -> Option<(String, Severity, &'static str)> {
+fn outbound(span: &Span) -> Option<(Cow<'_, str>, Severity, &'static str)> {
     match span.kind {
         SpanKind::Tool => {
             let args = match &span.tool {
                 Some(t) if !t.arguments.is_null() => match &t.arguments {
-                    serde_json::Value::String(s) => s.clone(),
-                    v => v.to_string(),
+                    serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+                    v => Cow::Owned(v.to_string()),
                 },
-                _ => span.input.as_ref().map(|p| p.text.clone())?,
+                _ => span
+                    .input
+                    .as_ref()
+                    .map(|p| Cow::Borrowed(p.text.as_str()))?,
             };
             Some((args, Severity::High, "tool arguments"))
         }
-        SpanKind::Llm => span
-            .output
-            .as_ref()
-            .map(|p| (p.text.clone(), Severity::Critical, "model output")),
+        SpanKind::Llm => span.output.as_ref().map(|p| {
+            (
+                Cow::Borrowed(p.text.as_str()),
+                Severity::Critical,
+                "model output",
+            )
+        }),
         SpanKind::Handoff => span.output.as_ref().or(span.input.as_ref()).map(|p| {
             (
-                p.text.clone(),
+                Cow::Borrowed(p.text.as_str()),
                 Severity::Critical,
                 "message to another agent",
             )
         }),
-        SpanKind::Agent | SpanKind::Step => span
-            .output
-            .as_ref()
-            .map(|p| (p.text.clone(), Severity::Critical, "agent output")),
+        SpanKind::Agent | SpanKind::Step => span.output.as_ref().map(|p| {
+            (
+                Cow::Borrowed(p.text.as_str()),
+                Severity::Critical,
+                "agent output",
+            )
+        }),
         _ => None,
     }
 }

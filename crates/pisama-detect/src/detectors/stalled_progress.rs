@@ -2,20 +2,20 @@
 //! sequence in them already appeared in the last few messages. The run is spinning (thanks,
 //! restated plans, "TERMINATE" ping-pong, the same status again) instead of moving on.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::word_shingles;
-use crate::view::{Idx, TraceView};
+use crate::view::{CONVERSATION_SHINGLE, Idx, TraceView};
 use pisama_trace::SpanKind;
 
 use super::tool_facts::is_agent_message;
 
 pub(crate) struct StalledProgress;
 
-const SHINGLE: usize = 3;
+// Shingles come from `TraceView::conversation_shingles` (3 words).
+const _: () = assert!(CONVERSATION_SHINGLE == 3);
 
 impl Detector for StalledProgress {
     fn id(&self) -> &'static str {
@@ -26,24 +26,26 @@ impl Detector for StalledProgress {
         let window = params.usize("window", 6).max(1);
         let max_novelty = params.f64("max_novelty", 0.2).clamp(0.0, 1.0);
         let min_stretch = params.usize("min_stretch", 4).max(2);
-        let messages: Vec<Idx> = view
+        let (messages, conversation_pos): (Vec<Idx>, Vec<usize>) = view
             .conversation()
             .iter()
             .copied()
-            .filter(|&i| !view.words(i).is_empty())
-            .collect();
+            .enumerate()
+            .filter(|&(_, i)| !view.words(i).is_empty())
+            .map(|(c, i)| (i, c))
+            .unzip();
         // Share of each message's shingles not seen in the `window` messages before it; one
         // map of "last seen at" keeps this linear in the text.
-        let mut last_seen: HashMap<u64, usize> = HashMap::new();
+        let mut last_seen: FxHashMap<u64, usize> = FxHashMap::default();
         let mut novelty = Vec::with_capacity(messages.len());
-        for (p, &i) in messages.iter().enumerate() {
-            let shingles = word_shingles(view.words(i), SHINGLE);
+        for (p, &c) in conversation_pos.iter().enumerate() {
+            let shingles = view.conversation_shingles(c);
             let fresh = shingles
                 .iter()
                 .filter(|h| last_seen.get(h).is_none_or(|&q| q + window < p))
                 .count();
             novelty.push(fresh as f64 / shingles.len().max(1) as f64);
-            for h in shingles {
+            for &h in shingles {
                 last_seen.insert(h, p);
             }
         }

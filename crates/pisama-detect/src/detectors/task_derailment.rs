@@ -2,7 +2,9 @@
 //! consecutive agent messages shares almost no weighted vocabulary with what was asked (the
 //! task plus everything the user said so far, since users may redirect the work).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
@@ -10,7 +12,7 @@ use crate::detectors::dialogue::{
 };
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::TfIdf;
+use crate::text::{TfIdf, TfIdfVector};
 use crate::view::{Idx, TraceView, tokenize};
 
 pub(crate) struct TaskDerailment;
@@ -33,7 +35,11 @@ impl Detector for TaskDerailment {
             return Vec::new();
         };
         let task_lower = task_text.to_lowercase();
-        let stop_ids: HashSet<u32> = STOPWORDS.iter().filter_map(|w| view.word_id(w)).collect();
+        // Stop words as a table over the vocabulary: one look-up per word, no hashing.
+        let mut stop = vec![false; view.vocabulary_len()];
+        for id in STOPWORDS.iter().filter_map(|w| view.word_id(w)) {
+            stop[id as usize] = true;
+        }
         let task_words: Vec<u32> = tokenize(&task_lower)
             .filter(|w| !is_stopword(w))
             .filter_map(|w| view.word_id(w))
@@ -42,7 +48,7 @@ impl Detector for TaskDerailment {
             view.words(i)
                 .iter()
                 .copied()
-                .filter(|&w| !stop_ids.contains(&w))
+                .filter(|&w| !stop[w as usize])
                 .collect()
         };
         if task_words.len() < 3 {
@@ -60,7 +66,7 @@ impl Detector for TaskDerailment {
             .copied()
             .filter(|&i| speaker(view, i) == Speaker::User && Some(i) != task_span)
             .collect();
-        let docs: HashMap<Idx, Vec<u32>> = messages
+        let docs: FxHashMap<Idx, Vec<u32>> = messages
             .iter()
             .chain(&users)
             .map(|&i| (i, content(i)))
@@ -74,7 +80,7 @@ impl Detector for TaskDerailment {
         let task_vector = model.vector(&task_words);
         // The user may add or change requests; a message answering one of the latest ones is
         // on task. Bounded, so the scan stays linear.
-        let mut recent: VecDeque<HashMap<u32, f64>> = VecDeque::new();
+        let mut recent: VecDeque<TfIdfVector> = VecDeque::new();
 
         // (span, similarity to the request so far) for substantive agent messages.
         let mut scored: Vec<(Idx, f64)> = Vec::new();
@@ -89,8 +95,11 @@ impl Detector for TaskDerailment {
                     }
                     recent.push_back(model.vector(doc(i)));
                 }
-                Speaker::Agent if distinct(doc(i)) >= min_words => {
+                Speaker::Agent => {
                     let v = model.vector(doc(i));
+                    if TfIdf::distinct_words(&v) < min_words {
+                        continue;
+                    }
                     let best = recent
                         .iter()
                         .map(|r| TfIdf::cosine(&v, r))
@@ -106,13 +115,6 @@ impl Detector for TaskDerailment {
             .into_iter()
             .collect()
     }
-}
-
-fn distinct(words: &[u32]) -> usize {
-    let mut w = words.to_vec();
-    w.sort_unstable();
-    w.dedup();
-    w.len()
 }
 
 /// The longest run (at least `min_run`) of off-task messages that comes after an on-task one;

@@ -6,6 +6,11 @@
 //! `Error: ...` as the tool's text, code runners print an exit code. Reading all of them here
 //! keeps the detectors consistent with each other.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 use pisama_trace::{Span, SpanKind, Status};
 use serde_json::Value;
 
@@ -78,12 +83,21 @@ pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> 
 
 /// The user refused the call (a permission prompt), which is not the tool failing.
 fn is_user_rejection(text: &str) -> bool {
-    let head: String = text.chars().take(200).collect::<String>().to_lowercase();
-    head.contains("doesn't want to proceed")
-        || head.contains("does not want to proceed")
-        || head.contains("rejected by the user")
-        || head.contains("tool use was rejected")
-        || head.contains("user denied")
+    static PHRASES: OnceLock<AhoCorasick> = OnceLock::new();
+    let mut buf = [0u8; 200];
+    let head = lower_head(text, &mut buf);
+    PHRASES
+        .get_or_init(|| {
+            AhoCorasick::new([
+                "doesn't want to proceed",
+                "does not want to proceed",
+                "rejected by the user",
+                "tool use was rejected",
+                "user denied",
+            ])
+            .expect("valid phrases")
+        })
+        .is_match(head.as_ref())
 }
 
 /// A result that opens as an error report (`Error: ...`, `Traceback (most recent call last)`,
@@ -91,7 +105,8 @@ fn is_user_rejection(text: &str) -> bool {
 /// counts: a document that merely mentions errors further down is not a failure.
 pub(crate) fn reads_as_error(text: &str) -> bool {
     let t = text.trim_start();
-    let head: String = t.chars().take(40).collect::<String>().to_lowercase();
+    let mut buf = [0u8; 40];
+    let head = lower_head(t, &mut buf);
     let starts_word = |w: &str| {
         head.strip_prefix(w)
             .is_some_and(|rest| rest.starts_with([':', ' ', '!', '(', '-', '\n']))
@@ -130,8 +145,7 @@ pub(crate) fn reads_as_error(text: &str) -> bool {
 pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
     let s = view.span(i);
     for (key, value) in &s.attributes {
-        let k = key.to_ascii_lowercase();
-        if (k.ends_with("exit_code") || k.ends_with("exitcode"))
+        if (ends_with_ignore_case(key, "exit_code") || ends_with_ignore_case(key, "exitcode"))
             && let Some(code) = value
                 .as_i64()
                 .or_else(|| value.as_str().and_then(|v| v.trim().parse().ok()))
@@ -143,7 +157,23 @@ pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
 }
 
 fn exit_code_in_text(text: &str) -> Option<i64> {
-    let head: String = text.chars().take(300).collect::<String>().to_lowercase();
+    static MARKERS: OnceLock<AhoCorasick> = OnceLock::new();
+    let mut buf = [0u8; 300];
+    let head = lower_head(text, &mut buf);
+    // Most results name no exit code at all: one scan for any marker first.
+    let any = MARKERS.get_or_init(|| {
+        AhoCorasick::new([
+            "exitcode",
+            "exit code",
+            "exit status",
+            "exit_code",
+            "returncode",
+        ])
+        .expect("valid markers")
+    });
+    if !any.is_match(head.as_ref()) {
+        return None;
+    }
     for marker in [
         "exitcode",
         "exit code",
@@ -166,6 +196,38 @@ fn exit_code_in_text(text: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// The first `N` characters of a text lower-cased into `buf`, when they are all ASCII (then
+/// they are the first `N` bytes, and ASCII lower-casing is what `to_lowercase` does); `None`
+/// otherwise, and the caller takes the general path. Tool results are read for every tool
+/// call by several detectors, so this saves two allocations per call and detector.
+fn ascii_lower_head<'b, const N: usize>(text: &str, buf: &'b mut [u8; N]) -> Option<&'b str> {
+    let bytes = &text.as_bytes()[..text.len().min(N)];
+    if !bytes.is_ascii() {
+        return None;
+    }
+    let out = &mut buf[..bytes.len()];
+    for (o, b) in out.iter_mut().zip(bytes) {
+        *o = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
+/// The first `N` characters of a text lower-cased: in `buf` when they are ASCII, else
+/// allocated.
+fn lower_head<'b, const N: usize>(text: &str, buf: &'b mut [u8; N]) -> Cow<'b, str> {
+    match ascii_lower_head(text, buf) {
+        Some(head) => Cow::Borrowed(head),
+        None => Cow::Owned(text.chars().take(N).collect::<String>().to_lowercase()),
+    }
+}
+
+/// `key.to_ascii_lowercase().ends_with(suffix)` for a lower-case ASCII `suffix`, without the
+/// copy.
+fn ends_with_ignore_case(key: &str, suffix: &str) -> bool {
+    key.len() >= suffix.len()
+        && key.as_bytes()[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// Name parts that mark a tool as running code or shell commands.
@@ -193,7 +255,7 @@ const CODE_TOOL_WORDS: &[&str] = &[
 /// reports an exit code. An executor agent's name (AG2's `Computer_terminal`) counts only for
 /// calls without arguments, where the agent itself is the tool.
 pub(crate) fn is_code_tool(view: &TraceView<'_>, i: Idx) -> bool {
-    let named = |name: &str| name_words(name).any(|w| CODE_TOOL_WORDS.contains(&w.as_str()));
+    let named = has_code_word;
     let s = view.span(i);
     let argless = s.tool.as_ref().is_none_or(|t| t.arguments.is_null());
     named(tool_name(view, i))
@@ -201,7 +263,40 @@ pub(crate) fn is_code_tool(view: &TraceView<'_>, i: Idx) -> bool {
         || exit_code(view, i).is_some()
 }
 
-/// Lower-case words of an identifier: splits on non-alphanumerics and camel case.
+/// Whether one of [`name_words`] of a name is in `CODE_TOOL_WORDS`, without building the
+/// words: the same splitting over byte ranges of the name. Only an ASCII word can lower-case to
+/// one of those (ASCII) words, so ASCII case-insensitive equality decides.
+fn has_code_word(name: &str) -> bool {
+    let is_code =
+        |w: &str| w.is_ascii() && CODE_TOOL_WORDS.iter().any(|c| c.eq_ignore_ascii_case(w));
+    let mut start: Option<usize> = None;
+    let mut prev_lower = false;
+    for (k, c) in name.char_indices() {
+        if !c.is_alphanumeric() {
+            if let Some(s) = start.take()
+                && is_code(&name[s..k])
+            {
+                return true;
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase()
+            && prev_lower
+            && let Some(s) = start.take()
+            && is_code(&name[s..k])
+        {
+            return true;
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        start.get_or_insert(k);
+    }
+    start.is_some_and(|s| is_code(&name[s..]))
+}
+
+/// Lower-case words of an identifier: splits on non-alphanumerics and camel case. The
+/// reference that [`has_code_word`] is tested against.
+#[cfg(test)]
 fn name_words(name: &str) -> impl Iterator<Item = String> + '_ {
     let mut words = Vec::new();
     let mut cur = String::new();
@@ -312,6 +407,26 @@ mod tests {
         assert_eq!(exit_code_in_text("Process finished, exit code 0"), Some(0));
         assert_eq!(exit_code_in_text("no code here"), None);
         assert_eq!(exit_code_in_text("exit code: unknown"), None);
+    }
+
+    #[test]
+    fn code_words_match_the_word_split() {
+        for name in [
+            "Computer_terminal",
+            "runPythonCode",
+            "lookup_zip_code",
+            "BashTool",
+            "exec",
+            "PYTHON",
+            "ÉxecShell",
+            "my-sandbox2",
+            "scriptRunner",
+            "",
+            "__",
+        ] {
+            let slow = name_words(name).any(|w| CODE_TOOL_WORDS.contains(&w.as_str()));
+            assert_eq!(has_code_word(name), slow, "{name}");
+        }
     }
 
     #[test]

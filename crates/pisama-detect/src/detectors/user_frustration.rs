@@ -13,7 +13,7 @@ use crate::catalog::Params;
 use crate::detectors::dialogue::{MAX_MATCHES, STOPWORDS, Speaker, sentence_at, speaker, timeline};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::text::{jaccard, shingles};
+use crate::text::{ShingleSet, jaccard, shingles};
 use crate::view::{Idx, TraceView};
 
 pub(crate) struct UserFrustration;
@@ -93,7 +93,7 @@ fn asks_for_human() -> &'static Regex {
 
 /// Word-pair shingles shared by many user messages: a signature the user (or a simulator)
 /// appends every time, which says nothing about repetition.
-fn boilerplate(sets: &[HashSet<u64>]) -> HashSet<u64> {
+fn boilerplate(sets: &[ShingleSet]) -> ShingleSet {
     let mut df: HashMap<u64, usize> = HashMap::new();
     for set in sets {
         for &h in set {
@@ -124,9 +124,9 @@ impl Detector for UserFrustration {
         if users.len() < 2 {
             return Vec::new();
         }
-        let sets: Vec<HashSet<u64>> = users.iter().map(|&i| shingles(view.lower(i), 2)).collect();
+        let sets: Vec<ShingleSet> = users.iter().map(|&i| shingles(view.lower(i), 2)).collect();
         let common = boilerplate(&sets);
-        let sets: Vec<HashSet<u64>> = sets
+        let sets: Vec<ShingleSet> = sets
             .into_iter()
             .map(|s| s.difference(&common).copied().collect())
             .collect();
