@@ -48,7 +48,19 @@ impl Detector for InventedArgument {
             .iter()
             .filter_map(|&t| caller_message(view, t))
             .collect();
+        // Only the values some action carries are ever looked up: index just those, so a long
+        // run's text is scanned without building a set of every word in it.
         let mut known = Known::default();
+        for &t in &actions {
+            let mut values = Vec::new();
+            candidates(&arguments(view, t), String::new(), min_amount, &mut values);
+            for c in values {
+                known.want(&c.value);
+            }
+        }
+        if known.wants_nothing() {
+            return Vec::new();
+        }
         let mut next = 0;
         let mut hits = Vec::new();
         for &t in &actions {
@@ -165,16 +177,43 @@ fn core(word: &str) -> String {
         .collect()
 }
 
-/// What the run has shown so far.
+/// What the run has shown so far, of the values actions carry.
 #[derive(Default)]
 struct Known {
     words: HashSet<String>,
     numbers: HashSet<i64>,
-    /// (month, day) of every date mentioned, in any common spelling.
+    /// (month, day) of dates mentioned, in any common spelling.
     dates: HashSet<(u32, u32)>,
+    /// The values [`Known::grounds`] will be asked about; nothing else is recorded.
+    wanted_words: HashSet<String>,
+    wanted_numbers: HashSet<i64>,
+    wanted_dates: HashSet<(u32, u32)>,
 }
 
 impl Known {
+    /// Registers a value that will be looked up, under every key `grounds` checks.
+    fn want(&mut self, value: &Value) {
+        match value {
+            Value::Number(n) => {
+                if let Some(x) = n.as_f64() {
+                    self.wanted_numbers.insert(number_key(x));
+                }
+                self.wanted_words.insert(n.to_string());
+            }
+            Value::String(s) => {
+                self.wanted_words.insert(core(s));
+                if let Some(d) = iso_date(s) {
+                    self.wanted_dates.insert(d);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn wants_nothing(&self) -> bool {
+        self.wanted_words.is_empty() && self.wanted_numbers.is_empty()
+    }
+
     fn add_span(&mut self, view: &TraceView<'_>, i: Idx, is_caller: bool) {
         let span = view.span(i);
         if let Some(input) = &span.input {
@@ -195,24 +234,52 @@ impl Known {
         if text.is_empty() {
             return;
         }
+        let mut key = String::new();
         for word in text.split(|c: char| !(c.is_alphanumeric() || "_-.:@#+".contains(c))) {
             let word = word.trim_matches(|c: char| !c.is_alphanumeric());
             if word.is_empty() {
                 continue;
             }
-            self.words.insert(core(word));
+            key.clear();
+            key.extend(
+                word.chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .map(|c| c.to_ascii_lowercase()),
+            );
+            self.note_word(&key);
             // The parts of a compound word count on their own too: `card_4421486` shows 4421486.
             if word.contains(|c: char| !c.is_alphanumeric()) {
                 for part in word.split(|c: char| !c.is_alphanumeric()) {
                     if !part.is_empty() {
-                        self.words.insert(part.to_ascii_lowercase());
+                        key.clear();
+                        key.push_str(part);
+                        key.make_ascii_lowercase();
+                        self.note_word(&key);
                     }
                 }
             }
         }
-        self.numbers
-            .extend(numbers(text).into_iter().map(number_key));
-        self.dates.extend(dates(text));
+        if !self.wanted_numbers.is_empty() {
+            for n in numbers(text) {
+                let k = number_key(n);
+                if self.wanted_numbers.contains(&k) {
+                    self.numbers.insert(k);
+                }
+            }
+        }
+        if !self.wanted_dates.is_empty() {
+            for d in dates(text) {
+                if self.wanted_dates.contains(&d) {
+                    self.dates.insert(d);
+                }
+            }
+        }
+    }
+
+    fn note_word(&mut self, key: &str) {
+        if self.wanted_words.contains(key) && !self.words.contains(key) {
+            self.words.insert(key.to_owned());
+        }
     }
 
     fn grounds(&self, value: &Value) -> bool {
@@ -307,6 +374,15 @@ mod tests {
     #[test]
     fn grounding_by_core_number_and_date() {
         let mut k = Known::default();
+        for v in [
+            json!(1204.5),
+            json!("2024-05-20"),
+            json!("7334"),
+            json!("credit_card_7334x"),
+            json!(348),
+        ] {
+            k.want(&v);
+        }
         k.add_text("My card is Credit-Card 7334, total $1,204.50, flying May 20th.");
         assert!(k.grounds(&json!(1204.5)));
         assert!(k.grounds(&json!("2024-05-20")));
