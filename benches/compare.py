@@ -18,6 +18,11 @@ Usage (from the repository root, after `cargo build --release`):
   python3 benches/compare.py --million           # also 1,000,000 spans (about 1 GB of JSON)
   python3 benches/compare.py --no-incumbent      # only pisama
   python3 benches/compare.py --incumbent-timeout 600 --incumbent-max-spans 1000
+  python3 benches/compare.py --sizes '' --batch 10000   # 10,000 small traces in one JSONL file
+  python3 benches/compare.py --sizes '' --stream-gb 1   # a 1 GB JSONL stream: is memory bounded?
+
+Batch and stream files are written by benches/gen_batch.py (the same generator, many traces per
+file). The incumbent reads one trace per invocation, so it is not run on them.
 
 Only the Python standard library is used.
 """
@@ -36,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT.parent / "shared" / "bench" / "gen" / "gen_trace.py"
+BATCH_GENERATOR = ROOT / "benches" / "gen_batch.py"
 INCUMBENT_VERSION = "0.7.0"
 
 
@@ -90,6 +96,87 @@ def trace_file(data: Path, spans: int, seed: int) -> Path:
             check=True,
         )
     return path
+
+
+def batch_file(data: Path, name: str, gen_args: list[str]) -> Path:
+    path = data / name
+    if not path.exists():
+        print(f"generating {path.name} ...", file=sys.stderr)
+        subprocess.run([sys.executable, str(BATCH_GENERATOR), *gen_args, "--out", str(path)],
+                       check=True)
+    return path
+
+
+def count_spans(path: Path) -> tuple[int, int]:
+    """Traces and spans in a JSONL file of `{"spans": [...]}` lines, without parsing it all."""
+    traces = spans = 0
+    with path.open("rb") as f:
+        for line in f:
+            traces += 1
+            spans += line.count(b'"span_id"')
+    return traces, spans
+
+
+def prefix_file(source: Path, target: Path, max_bytes: int) -> Path:
+    """The whole lines of `source` within its first `max_bytes` bytes (at least one line)."""
+    if not target.exists():
+        with source.open("rb") as src, target.open("wb") as out:
+            written = 0
+            for line in src:
+                if written and written + len(line) > max_bytes:
+                    break
+                out.write(line)
+                written += len(line)
+    return target
+
+
+def batch_row(pisama: Path, path: Path, runs: int, jobs: int | None) -> Run:
+    cmd = [str(pisama), "detect", "--format", "jsonl", "--fail-on", "never", str(path)]
+    if jobs:
+        cmd[2:2] = ["-j", str(jobs)]
+    run = best_of(runs, cmd, None)
+    if run.exit_code != 0:
+        raise SystemExit(f"error: pisama exited with {run.exit_code} on {path}")
+    return run
+
+
+def run_batch(pisama: Path, data: Path, traces: int, runs: int, jobs: int | None) -> None:
+    path = batch_file(data, f"batch_{traces}.jsonl",
+                      ["--traces", str(traces), "--min-spans", "5", "--max-spans", "50"])
+    n_traces, n_spans = count_spans(path)
+    run = batch_row(pisama, path, runs, jobs)
+    print(f"batch: {n_traces:,} traces ({n_spans:,} spans, 5–50 each), "
+          f"{path.stat().st_size / 1e6:.0f} MB of JSONL, `pisama detect --format jsonl`")
+    print()
+    print("| traces | spans | wall | CPU | peak | traces/s | µs/span (wall) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {n_traces:,} | {n_spans:,} | {run.wall:.2f} s | {run.cpu:.2f} s "
+          f"| {run.peak_mb:.0f} MB | {n_traces / run.wall:,.0f} "
+          f"| {run.wall / max(n_spans, 1) * 1e6:.1f} |", flush=True)
+    print()
+
+
+def run_stream(pisama: Path, data: Path, gigabytes: float, jobs: int | None) -> None:
+    """Peak memory on a large JSONL stream, on a quarter of it and on its first trace: with
+    memory bounded by the largest trace, the first two are about equal."""
+    size = int(gigabytes * 1e9)
+    tag = f"{gigabytes:g}gb"
+    path = batch_file(data, f"stream_{tag}.jsonl",
+                      ["--bytes", str(size), "--min-spans", "1000", "--max-spans", "1000",
+                       "--distinct", "50"])
+    quarter = prefix_file(path, data / f"stream_{tag}_quarter.jsonl", size // 4)
+    first = prefix_file(path, data / f"stream_{tag}_first.jsonl", 1)
+    print(f"stream: JSONL of 1,000-span traces, `pisama detect --format jsonl`")
+    print()
+    print("| input | traces | size | wall | CPU | peak | peak / size |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, p in (("first trace", first), ("first quarter", quarter), ("whole stream", path)):
+        n_traces, _ = count_spans(p)
+        run = batch_row(pisama, p, 1, jobs)
+        mb = p.stat().st_size / 1e6
+        print(f"| {label} | {n_traces:,} | {mb:,.0f} MB | {run.wall:.2f} s | {run.cpu:.2f} s "
+              f"| {run.peak_mb:.0f} MB | {run.peak_mb / mb:.2f}× |", flush=True)
+    print()
 
 
 def incumbent(data: Path) -> Path | None:
@@ -161,6 +248,10 @@ def main() -> int:
                     help="seconds before an incumbent run is stopped (default: %(default)s)")
     ap.add_argument("--incumbent-max-spans", type=int, default=1000,
                     help="largest trace given to the incumbent (default: %(default)s)")
+    ap.add_argument("--batch", type=int, default=0, metavar="N",
+                    help="also time one JSONL file of N small traces (e.g. 10000)")
+    ap.add_argument("--stream-gb", type=float, default=0.0, metavar="GB",
+                    help="also measure peak memory on a JSONL stream of this many GB (e.g. 1)")
     ap.add_argument("--data-dir", default=str(ROOT / ".bench-data"),
                     help="where traces and the incumbent venv live (default: .bench-data)")
     args = ap.parse_args()
@@ -178,16 +269,23 @@ def main() -> int:
     if args.million and 1_000_000 not in sizes:
         sizes.append(1_000_000)
 
-    old = None if args.no_incumbent else incumbent(data)
+    old = None if args.no_incumbent or not sizes else incumbent(data)
     old_env = dict(os.environ, HOME=str(data / "incumbent-home"))
     (data / "incumbent-home").mkdir(exist_ok=True)
 
     print(f"machine: {os.cpu_count()} CPUs, load average before: {load_average()}")
-    print(f"pisama: {pisama} detect --format json"
+    print(f"pisama: {pisama} detect --format json (batch and stream: --format jsonl)"
           + (f" -j {args.jobs}" if args.jobs else "")
           + f"; incumbent: pisama {INCUMBENT_VERSION} analyze (text output)"
           + ("" if old else " – not run"))
     print()
+    if args.batch:
+        run_batch(pisama, data, args.batch, args.runs, args.jobs)
+    if args.stream_gb:
+        run_stream(pisama, data, args.stream_gb, args.jobs)
+    if not sizes:
+        print(f"load average after: {load_average()}")
+        return 0
     header = ("| spans | input | pisama wall | pisama CPU | pisama peak | µs/span (wall) "
               "| incumbent wall | incumbent CPU | incumbent peak | wall ratio |")
     print(header)

@@ -24,6 +24,12 @@ use pisama_detect::TraceResult;
 
 /// Traces detected together; large enough to keep both cores busy, small enough to stream.
 const BATCH: usize = 64;
+/// A batch is also cut once it holds this many spans, so large traces are not held 64 at a time.
+const BATCH_SPANS: usize = 20_000;
+/// Traces the reader may have parsed ahead of detection.
+const READ_AHEAD: usize = 8;
+/// Stack of the reader thread: the main thread's default on Linux.
+const READER_STACK: usize = 8 * 1024 * 1024;
 
 pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
     let config = config::load(args.config.as_deref())?;
@@ -93,19 +99,50 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
             }
         };
 
-    let load = output::load_inputs(&args.input, &mut |t| {
-        pending.push(t);
-        if pending.len() >= BATCH {
-            flush(&mut pending, &mut results, &mut out);
+    // Reading runs on its own thread, ahead of detection by at most READ_AHEAD traces, so
+    // the two overlap on a batch of many traces; the channel bounds the memory held.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<LoadedTrace>(READ_AHEAD);
+    let input = &args.input;
+    let mut waiting = Duration::ZERO;
+    let load = std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("pisama-reader".into())
+            // Adapters recurse over nested documents; give them the main thread's room.
+            .stack_size(READER_STACK)
+            .spawn_scoped(scope, move || {
+                output::load_inputs(input, &mut |t| {
+                    // A send fails only when the receiver is gone, i.e. never before the end.
+                    let _ = sender.send(t);
+                })
+            })
+            .map_err(|e| Failure::from(anyhow::anyhow!("reader thread: {e}")))?;
+        let mut pending_spans = 0usize;
+        loop {
+            let wait_started = Instant::now();
+            let Ok(t) = receiver.recv() else { break };
+            waiting += wait_started.elapsed();
+            pending_spans += t.trace.spans.len();
+            pending.push(t);
+            if pending.len() >= BATCH || pending_spans >= BATCH_SPANS {
+                flush(&mut pending, &mut results, &mut out);
+                pending_spans = 0;
+            }
+        }
+        flush(&mut pending, &mut results, &mut out);
+        match reader.join() {
+            Ok(load) => load,
+            Err(panic) => std::panic::resume_unwind(panic),
         }
     })?;
-    flush(&mut pending, &mut results, &mut out);
-    let loaded_and_detected = started.elapsed();
+    // `load_ms` is the time detection waited for the reader: all of the reading for one
+    // trace, only the part that did not overlap with detection for many.
     tracing::debug!(
         detect_ms = detecting.as_millis(),
-        load_ms = loaded_and_detected.saturating_sub(detecting).as_millis(),
+        load_ms = waiting.as_millis(),
+        total_ms = started.elapsed().as_millis(),
         "inputs read and detected"
     );
+    let loaded_and_detected = started.elapsed();
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
