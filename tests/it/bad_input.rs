@@ -1,7 +1,7 @@
 //! Hostile and broken inputs: each gets a clear message naming the file and exit code 2, or a
 //! warning when the rest is usable. None panics.
 
-use crate::support::{pisama, s};
+use crate::support::{Run, pisama, s};
 
 fn write(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -10,12 +10,19 @@ fn write(name: &str, bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// Both commands that read traces, `inspect` and `detect` (which reads on its own thread).
 fn check_error(name: &str, bytes: &[u8], expect: &str) {
     let (_dir, path) = write(name, bytes);
-    let run = pisama(&["inspect", s(&path)]);
+    for command in ["inspect", "detect"] {
+        let run = pisama(&[command, s(&path)]);
+        check_error_run(name, command, &run, expect);
+    }
+}
+
+fn check_error_run(name: &str, command: &str, run: &Run, expect: &str) {
     assert_eq!(
         run.code, 2,
-        "{name}: expected exit 2, got {}\nstdout: {}\nstderr: {}",
+        "{command} {name}: expected exit 2, got {}\nstdout: {}\nstderr: {}",
         run.code, run.stdout, run.stderr
     );
     assert!(
