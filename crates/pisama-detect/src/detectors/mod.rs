@@ -55,6 +55,7 @@ mod tool_facts;
 mod tool_retry_storm;
 mod truncated_output;
 mod turns;
+mod unavailable_info_requested;
 mod unaware_of_termination;
 mod unverified_success_claim;
 mod user_frustration;
@@ -106,6 +107,7 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(tool_retry_storm::ToolRetryStorm),
         Box::new(truncated_output::TruncatedOutput),
         Box::new(unaware_of_termination::UnawareOfTermination),
+        Box::new(unavailable_info_requested::UnavailableInfoRequested),
         Box::new(unverified_success_claim::UnverifiedSuccessClaim),
         Box::new(user_frustration::UserFrustration),
     ]
