@@ -188,6 +188,15 @@ fn write_finding_text(out: &mut dyn Write, f: &Finding, st: &Style) -> io::Resul
             None => writeln!(out, "           {}{at}: {}{}", st.dim, e.note, st.reset)?,
         }
     }
+    if !f.merged.is_empty() {
+        writeln!(
+            out,
+            "           {}also reported by {} (same moment, folded in){}",
+            st.dim,
+            f.merged.join(", "),
+            st.reset
+        )?;
+    }
     writeln!(out, "           fix: {}", f.remediation)?;
     if let Some(j) = &f.judge {
         write_judge_text(out, j, st)?;

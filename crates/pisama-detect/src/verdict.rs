@@ -3,6 +3,10 @@
 //! - **Overlap rule.** Two findings of the same category whose evidence spans overlap by at
 //!   least half of the smaller set describe one problem: the weaker one (lower
 //!   `confidence × severity weight`) is folded into the stronger, whose `merged` lists it.
+//!   Findings of different categories are folded only when they name the same step and every
+//!   evidence span of the weaker is also evidence of the stronger: one moment seen from two
+//!   sides (a failed call the final answer reports as done is a tool error, an unverified
+//!   claim and withheld information at once), reported once.
 //! - **Score.** A noisy-OR over findings: `1 − Π (1 − confidence × severity weight)`. Each
 //!   finding is treated as independent evidence that the run failed; info findings barely move
 //!   it, a confident critical one decides it.
@@ -41,13 +45,19 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
     for f in findings {
         let spans: HashSet<&str> = f.evidence.iter().map(|e| e.span_id.as_str()).collect();
         let host = kept.iter_mut().find(|k| {
-            if k.category != f.category || k.detector == f.detector || spans.is_empty() {
+            if k.detector == f.detector || spans.is_empty() {
                 return false;
             }
             let other: HashSet<&str> = k.evidence.iter().map(|e| e.span_id.as_str()).collect();
             let shared = spans.intersection(&other).count();
             let smaller = spans.len().min(other.len()).max(1);
-            shared * 2 >= smaller
+            if k.category == f.category {
+                return shared * 2 >= smaller;
+            }
+            // Across categories: the same moment seen from two sides (a failed call that the
+            // final answer claims as done is both a tool and a verification problem). Only
+            // when both point at the same step and the weaker's evidence is all in the other.
+            k.step.is_some() && k.step == f.step && shared == spans.len()
         });
         match host {
             Some(k) => {
