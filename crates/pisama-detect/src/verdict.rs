@@ -16,7 +16,7 @@
 //!   agent; among equally strong ones the earliest step wins, because later failures in a run
 //!   are usually consequences of earlier ones.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashMap;
 
 use crate::engine::round3;
 use crate::finding::{Attribution, Finding, Tier, Verdict};
@@ -33,6 +33,10 @@ fn strength(f: &Finding) -> f64 {
 
 /// Applies the overlap rule and sorts findings: strongest first, then by step and detector id
 /// (so output is deterministic).
+///
+/// Each finding is compared only with the kept findings that share an evidence span with it
+/// (both rules need one), found through an index from span to findings: a trace with tens of
+/// thousands of findings would otherwise cost their number squared.
 pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by(|a, b| {
         strength(b)
@@ -41,31 +45,70 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
             .then(a.detector.cmp(&b.detector))
             .then(a.summary.cmp(&b.summary))
     });
+    // Evidence spans as small ids, each finding's as a sorted set.
+    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+    let span_sets: Vec<Vec<u32>> = findings
+        .iter()
+        .map(|f| {
+            let mut set: Vec<u32> = f
+                .evidence
+                .iter()
+                .map(|e| {
+                    let next = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+                    *ids.entry(e.span_id.clone()).or_insert(next)
+                })
+                .collect();
+            set.sort_unstable();
+            set.dedup();
+            set
+        })
+        .collect();
     let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings {
-        let spans: HashSet<&str> = f.evidence.iter().map(|e| e.span_id.as_str()).collect();
-        let host = kept.iter_mut().find(|k| {
-            if k.detector == f.detector || spans.is_empty() {
+    let mut kept_spans: Vec<Vec<u32>> = Vec::with_capacity(findings.len());
+    let mut by_span: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
+    for (f, spans) in findings.into_iter().zip(span_sets) {
+        let mut candidates: Vec<usize> = spans
+            .iter()
+            .filter_map(|s| by_span.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        // The first kept finding (strongest) that takes this one in.
+        let host = candidates.into_iter().find(|&k| {
+            let host = &kept[k];
+            if host.detector == f.detector {
                 return false;
             }
-            let other: HashSet<&str> = k.evidence.iter().map(|e| e.span_id.as_str()).collect();
-            let shared = spans.intersection(&other).count();
+            let other = &kept_spans[k];
+            let shared = spans
+                .iter()
+                .filter(|s| other.binary_search(s).is_ok())
+                .count();
             let smaller = spans.len().min(other.len()).max(1);
-            if k.category == f.category {
+            if host.category == f.category {
                 return shared * 2 >= smaller;
             }
             // Across categories: the same moment seen from two sides (a failed call that the
             // final answer claims as done is both a tool and a verification problem). Only
             // when both point at the same step and the weaker's evidence is all in the other.
-            k.step.is_some() && k.step == f.step && shared == spans.len()
+            host.step.is_some() && host.step == f.step && shared == spans.len()
         });
         match host {
             Some(k) => {
-                if !k.merged.contains(&f.detector) {
-                    k.merged.push(f.detector.clone());
+                let host = &mut kept[k];
+                if !host.merged.contains(&f.detector) {
+                    host.merged.push(f.detector.clone());
                 }
             }
-            None => kept.push(f),
+            None => {
+                for &s in &spans {
+                    by_span.entry(s).or_default().push(kept.len());
+                }
+                kept.push(f);
+                kept_spans.push(spans);
+            }
         }
     }
     kept
