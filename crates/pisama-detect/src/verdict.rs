@@ -95,20 +95,17 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
             // when both point at the same step and the weaker's evidence is all in the other.
             host.step.is_some() && host.step == f.step && shared == spans.len()
         });
-        match host {
-            Some(k) => {
-                let host = &mut kept[k];
-                if !host.merged.contains(&f.detector) {
-                    host.merged.push(f.detector.clone());
-                }
+        if let Some(k) = host {
+            let host = &mut kept[k];
+            if !host.merged.contains(&f.detector) {
+                host.merged.push(f.detector.clone());
             }
-            None => {
-                for &s in &spans {
-                    by_span.entry(s).or_default().push(kept.len());
-                }
-                kept.push(f);
-                kept_spans.push(spans);
+        } else {
+            for &s in &spans {
+                by_span.entry(s).or_default().push(kept.len());
             }
+            kept.push(f);
+            kept_spans.push(spans);
         }
     }
     kept
