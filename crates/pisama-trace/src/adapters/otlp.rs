@@ -100,30 +100,38 @@ pub(crate) fn parse(mut input: Input) -> AdapterResult {
         collected.read_doc(input, value, place);
     }
     drop(docs);
-    if collected.traces.is_empty() {
-        let mut message = "no spans found: expected `resourceSpans[].scopeSpans[].spans[]` \
-                           (or `resource_spans`, `result.resourceSpans`, `batches`)"
-            .to_owned();
-        if let Some(first) = collected.warnings.first() {
-            let _ = write!(message, "; {first}");
+    collected.finish(input)
+}
+
+impl Collected {
+    /// The traces, one per trace id, once every `TracesData` has been read.
+    pub(crate) fn finish(mut self, input: &Input) -> AdapterResult {
+        let collected = &mut self;
+        if collected.traces.is_empty() {
+            let mut message = "no spans found: expected `resourceSpans[].scopeSpans[].spans[]` \
+                               (or `resource_spans`, `result.resourceSpans`, `batches`)"
+                .to_owned();
+            if let Some(first) = collected.warnings.first() {
+                let _ = write!(message, "; {first}");
+            }
+            return Err(AdapterError::new(message));
         }
-        return Err(AdapterError::new(message));
+        let traces = std::mem::take(&mut collected.traces);
+        let mut out = Vec::with_capacity(traces.len());
+        for (i, group) in traces.into_iter().enumerate() {
+            let warnings: &[String] = if i == 0 { &collected.warnings } else { &[] };
+            out.push(Parsed::unlabelled(build_trace(
+                input, group, collected, warnings,
+            )));
+        }
+        Ok(out)
     }
-    let traces = std::mem::take(&mut collected.traces);
-    let mut out = Vec::with_capacity(traces.len());
-    for (i, group) in traces.into_iter().enumerate() {
-        let warnings: &[String] = if i == 0 { &collected.warnings } else { &[] };
-        out.push(Parsed::unlabelled(build_trace(
-            input, group, &collected, warnings,
-        )));
-    }
-    Ok(out)
 }
 
 /// Where one `TracesData` object sits in the input.
-struct DocPlace {
-    line: Option<u32>,
-    pointer: String,
+pub(crate) struct DocPlace {
+    pub(crate) line: Option<u32>,
+    pub(crate) pointer: String,
 }
 
 struct Resource {
@@ -145,13 +153,23 @@ struct RawSpan {
     scope: usize,
 }
 
-struct TraceGroup {
-    trace_id: String,
-    spans: Vec<RawSpan>,
+/// A span already mapped, with the resource and scope it came from.
+struct ReadSpan {
+    draft: Draft,
+    resource: usize,
+    scope: usize,
 }
 
+struct TraceGroup {
+    trace_id: String,
+    spans: Vec<ReadSpan>,
+}
+
+/// Spans read so far, grouped by trace id. Each span is mapped as soon as it is read, so its
+/// JSON can be dropped at once: the loader's streamed path (`crate::streamed`) hands over one
+/// `resourceSpans` element at a time and never holds a large file's whole document.
 #[derive(Default)]
-struct Collected {
+pub(crate) struct Collected {
     resources: Vec<Resource>,
     scopes: Vec<Scope>,
     traces: Vec<TraceGroup>,
@@ -198,74 +216,102 @@ impl Collected {
             return;
         };
         for (r, rs) in resource_spans.iter_mut().enumerate() {
-            let resource = Resource {
-                attrs: decode_attributes(rs.get("resource").and_then(|res| res.get("attributes"))),
-                schema_url: first_str(rs, &["schemaUrl", "schema_url"]),
-            };
-            self.resources.push(resource);
-            let resource_idx = self.resources.len() - 1;
-            let mut any_scope_list = false;
-            for key in SCOPE_SPANS_KEYS {
-                let Some(scope_spans) = rs.get_mut(key).and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                any_scope_list = true;
-                for (s, ss) in scope_spans.iter_mut().enumerate() {
-                    let scope_obj = ss
-                        .get("scope")
-                        .or_else(|| ss.get("instrumentationLibrary"))
-                        .or_else(|| ss.get("instrumentation_library"));
-                    self.scopes.push(Scope {
-                        name: scope_obj.and_then(|o| first_str(o, &["name"])),
-                        version: scope_obj.and_then(|o| first_str(o, &["version"])),
-                        attrs: decode_attributes(scope_obj.and_then(|o| o.get("attributes"))),
-                        schema_url: first_str(ss, &["schemaUrl", "schema_url"]),
-                    });
-                    let scope_idx = self.scopes.len() - 1;
-                    let Some(spans) = ss.get_mut("spans").and_then(Value::as_array_mut) else {
-                        continue;
-                    };
-                    for (k, span) in spans.iter_mut().enumerate() {
-                        let pointer =
-                            format!("{}{container}/{r}/{key}/{s}/spans/{k}", place.pointer);
-                        let Value::Object(obj) = std::mem::take(span) else {
-                            self.warnings.push(format!(
-                                "{where_}: span at {pointer} is not an object; skipped"
-                            ));
-                            continue;
-                        };
-                        let source = match place.line {
-                            Some(line) => SourceRef {
-                                pointer: Some(pointer),
-                                ..input.at_line(line)
-                            },
-                            None => input.at(pointer),
-                        };
-                        let trace_id = either(&obj, "traceId", "trace_id")
-                            .and_then(|v| otel_id(v, 16))
-                            .unwrap_or_default();
-                        self.add(
-                            trace_id,
-                            RawSpan {
-                                obj,
-                                source,
-                                resource: resource_idx,
-                                scope: scope_idx,
-                            },
-                        );
-                    }
-                }
-            }
-            if !any_scope_list {
-                self.warnings.push(format!(
-                    "{where_}: resource {r} has no `scopeSpans`; skipped"
-                ));
-            }
+            self.read_resource_spans(input, rs, r, container, place, &where_);
         }
     }
 
-    fn add(&mut self, trace_id: String, span: RawSpan) {
-        if let Some(&i) = self.by_trace_id.get(&trace_id) {
+    /// Reads `resourceSpans[r]` (`rs`) of the document at `place`; `container` is the JSON
+    /// Pointer of the `resourceSpans` array and `where_` names the document in warnings.
+    /// Span objects are moved out of `rs`.
+    pub(crate) fn read_resource_spans(
+        &mut self,
+        input: &Input,
+        rs: &mut Value,
+        r: usize,
+        container: &str,
+        place: &DocPlace,
+        where_: &str,
+    ) {
+        let resource = Resource {
+            attrs: decode_attributes(rs.get("resource").and_then(|res| res.get("attributes"))),
+            schema_url: first_str(rs, &["schemaUrl", "schema_url"]),
+        };
+        self.resources.push(resource);
+        let resource_idx = self.resources.len() - 1;
+        let mut any_scope_list = false;
+        for key in SCOPE_SPANS_KEYS {
+            let Some(scope_spans) = rs.get_mut(key).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            any_scope_list = true;
+            for (s, ss) in scope_spans.iter_mut().enumerate() {
+                let scope_obj = ss
+                    .get("scope")
+                    .or_else(|| ss.get("instrumentationLibrary"))
+                    .or_else(|| ss.get("instrumentation_library"));
+                self.scopes.push(Scope {
+                    name: scope_obj.and_then(|o| first_str(o, &["name"])),
+                    version: scope_obj.and_then(|o| first_str(o, &["version"])),
+                    attrs: decode_attributes(scope_obj.and_then(|o| o.get("attributes"))),
+                    schema_url: first_str(ss, &["schemaUrl", "schema_url"]),
+                });
+                let scope_idx = self.scopes.len() - 1;
+                let Some(spans) = ss.get_mut("spans").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                for (k, span) in spans.iter_mut().enumerate() {
+                    let pointer = format!("{}{container}/{r}/{key}/{s}/spans/{k}", place.pointer);
+                    let Value::Object(obj) = std::mem::take(span) else {
+                        self.warnings.push(format!(
+                            "{where_}: span at {pointer} is not an object; skipped"
+                        ));
+                        continue;
+                    };
+                    let source = match place.line {
+                        Some(line) => SourceRef {
+                            pointer: Some(pointer),
+                            ..input.at_line(line)
+                        },
+                        None => input.at(pointer),
+                    };
+                    let trace_id = either(&obj, "traceId", "trace_id")
+                        .and_then(|v| otel_id(v, 16))
+                        .unwrap_or_default();
+                    self.add(
+                        trace_id,
+                        RawSpan {
+                            obj,
+                            source,
+                            resource: resource_idx,
+                            scope: scope_idx,
+                        },
+                    );
+                }
+            }
+        }
+        if !any_scope_list {
+            self.warnings.push(format!(
+                "{where_}: resource {r} has no `scopeSpans`; skipped"
+            ));
+        }
+    }
+
+    fn add(&mut self, trace_id: String, raw: RawSpan) {
+        let group = self.by_trace_id.get(&trace_id).copied();
+        // A span's position is its index within its trace.
+        let position = group.map_or(0, |i| self.traces[i].spans.len());
+        let (resource, scope) = (raw.resource, raw.scope);
+        let span = ReadSpan {
+            draft: read_span(
+                raw,
+                position,
+                &self.resources[resource],
+                &self.scopes[scope],
+            ),
+            resource,
+            scope,
+        };
+        if let Some(i) = group {
             self.traces[i].spans.push(span);
         } else {
             self.by_trace_id.insert(trace_id.clone(), self.traces.len());
@@ -330,16 +376,9 @@ fn build_trace(
         .and_then(|s| collected.resources.get(s.resource));
     let mut drafts = Vec::with_capacity(group.spans.len());
     let mut conventions = Conventions::default();
-    for (k, raw) in group.spans.into_iter().enumerate() {
-        let (resource, scope) = (raw.resource, raw.scope);
-        let draft = read_span(
-            raw,
-            k,
-            &collected.resources[resource],
-            &collected.scopes[scope],
-        );
-        conventions.merge(draft.mapped.conventions);
-        drafts.push(draft);
+    for read in group.spans {
+        conventions.merge(read.draft.mapped.conventions);
+        drafts.push(read.draft);
     }
     if let Some((_, service)) =
         first_resource.and_then(|r| r.attrs.iter().find(|(k, _)| k == "service.name"))

@@ -90,48 +90,89 @@ pub(crate) fn parse(mut input: Input) -> AdapterResult {
         }
         _ => return Err(AdapterError::new("expected JSON")),
     };
-    if spans.is_empty() {
-        return Err(AdapterError::new("the trace has no spans"));
-    }
-    let id = trace_id
-        .or_else(|| {
-            spans
-                .iter()
-                .find_map(|s| get_str(s, &["trace_id"]).map(str::to_owned))
-        })
-        .unwrap_or_else(|| input.synth_id("pisama-spans"));
-    let mut b = TraceBuilder::new(Format::PisamaSpans, id);
-    b.reserve(spans.len());
-    if let Some(Value::Object(meta)) = metadata {
-        if let Some(s) = meta.get("session_id").and_then(Value::as_str) {
-            b.trace_mut().session_id = Some(s.to_owned());
-        }
-        for (k, v) in meta {
-            if !v.is_null() {
-                b.trace_mut().metadata.insert(k, v);
-            }
-        }
-    }
+    let mut stream = SpanStream::with_capacity(spans.len());
     for (i, raw) in spans.into_iter().enumerate() {
-        let Value::Object(mut o) = raw else {
-            b.warn(format!("span {i} is not an object; skipped"));
-            continue;
-        };
         let source = match lines.get(i).copied().flatten() {
             Some(line) if prefix.is_empty() => input.at_line(line),
             _ => input.at(format!("{prefix}/{i}")),
+        };
+        stream.push(raw, i, source);
+    }
+    stream.finish(&input, trace_id, metadata)
+}
+
+/// A trace built span by span, as the spans are read. The whole-document path feeds it from
+/// a parsed span array; the loader's streamed path (`crate::streamed`) feeds it each span as
+/// soon as it is parsed, so a large file's spans are never all held as JSON at once. Both
+/// go through this one piece of code, which is what keeps their traces identical.
+pub(crate) struct SpanStream {
+    builder: TraceBuilder,
+    /// The first non-empty `trace_id` string found on a span (used when the envelope has none).
+    span_trace_id: Option<String>,
+    count: usize,
+}
+
+impl SpanStream {
+    pub(crate) fn with_capacity(spans: usize) -> Self {
+        // The id is known only once every span (or the envelope's `trace_id`, which may come
+        // after the spans) has been read; `finish` sets it.
+        let mut builder = TraceBuilder::new(Format::PisamaSpans, String::new());
+        builder.reserve(spans);
+        SpanStream {
+            builder,
+            span_trace_id: None,
+            count: 0,
+        }
+    }
+
+    /// Adds span `i` of the document, read from `raw`.
+    pub(crate) fn push(&mut self, raw: Value, i: usize, source: crate::model::SourceRef) {
+        self.count += 1;
+        if self.span_trace_id.is_none() {
+            self.span_trace_id = get_str(&raw, &["trace_id"]).map(str::to_owned);
+        }
+        let Value::Object(mut o) = raw else {
+            self.builder
+                .warn(format!("span {i} is not an object; skipped"));
+            return;
         };
         let parent = match o.remove("parent_id") {
             Some(Value::String(p)) if !p.is_empty() => Some(p),
             _ => None,
         };
         let span = convert(&mut o, i, source);
-        let idx = b.push(span);
+        let idx = self.builder.push(span);
         if let Some(p) = parent {
-            b.set_parent_id(idx, p);
+            self.builder.set_parent_id(idx, p);
         }
     }
-    Ok(vec![Parsed::unlabelled(b.finish())])
+
+    /// The trace, given the envelope's `trace_id` (a string, possibly empty) and `metadata`.
+    pub(crate) fn finish(
+        self,
+        input: &Input,
+        trace_id: Option<String>,
+        metadata: Option<Value>,
+    ) -> AdapterResult {
+        if self.count == 0 {
+            return Err(AdapterError::new("the trace has no spans"));
+        }
+        let mut b = self.builder;
+        b.trace_mut().id = trace_id
+            .or(self.span_trace_id)
+            .unwrap_or_else(|| input.synth_id("pisama-spans"));
+        if let Some(Value::Object(meta)) = metadata {
+            if let Some(s) = meta.get("session_id").and_then(Value::as_str) {
+                b.trace_mut().session_id = Some(s.to_owned());
+            }
+            for (k, v) in meta {
+                if !v.is_null() {
+                    b.trace_mut().metadata.insert(k, v);
+                }
+            }
+        }
+        Ok(vec![Parsed::unlabelled(b.finish())])
+    }
 }
 
 fn take_string(o: &mut Map<String, Value>, key: &str) -> Option<String> {
