@@ -65,6 +65,7 @@ pub(crate) fn read_object(text: &str, file: &str) -> Result<Read, serde_json::Er
     let Top {
         entries,
         stream,
+        streamed_key,
         streamed_key_repeated,
         ..
     } = top;
@@ -96,7 +97,14 @@ pub(crate) fn read_object(text: &str, file: &str) -> Result<Read, serde_json::Er
             };
             spans.finish(&input, trace_id, skeleton.remove("metadata"))
         }
-        Stream::Otlp(collected) if detection.format == Format::Otlp => collected.finish(&input),
+        // The adapter reads `resourceSpans` before `resource_spans` when a document has both.
+        Stream::Otlp(collected)
+            if detection.format == Format::Otlp
+                && !(streamed_key.as_deref() == Some("resource_spans")
+                    && skeleton.get("resourceSpans").is_some_and(Value::is_array)) =>
+        {
+            collected.finish(&input)
+        }
         _ => return Ok(Read::Reparse),
     };
     debug_assert_eq!(detection.framing, Framing::Whole);
@@ -125,7 +133,7 @@ struct Top<'i> {
 fn candidate(key: &str) -> Option<Format> {
     match key {
         "spans" => Some(Format::PisamaSpans),
-        "resourceSpans" => Some(Format::Otlp),
+        "resourceSpans" | "resource_spans" => Some(Format::Otlp),
         _ => None,
     }
 }
@@ -156,6 +164,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             let value = if let Some(format) = candidate(&key).filter(|_| fresh) {
                 let (value, stream) = map.next_value_seed(ListSeed {
                     format,
+                    key: &key,
                     input: top.input,
                 })?;
                 if stream.is_some() {
@@ -178,12 +187,13 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
 /// Reads the value of a candidate key. An array whose first element is an object that fits
 /// the format is streamed; anything else is parsed whole, as a `Value`. Returns the value for
 /// the skeleton and, when streamed, the adapter's state.
-struct ListSeed<'i> {
+struct ListSeed<'k, 'i> {
     format: Format,
+    key: &'k str,
     input: &'i Input,
 }
 
-impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
     type Value = (Value, Option<Stream>);
 
     fn deserialize<D: de::Deserializer<'de>>(
@@ -200,7 +210,7 @@ fn not_a_list() -> (Value, Option<Stream>) {
     (Value::Null, Some(Stream::NotAList))
 }
 
-impl<'de> Visitor<'de> for ListSeed<'_> {
+impl<'de> Visitor<'de> for ListSeed<'_, '_> {
     type Value = (Value, Option<Stream>);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,6 +273,12 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
             }
             Stream::PisamaSpans(spans)
         } else {
+            // The JSON Pointer of the array, as the adapter names it.
+            let container = if self.key == "resourceSpans" {
+                "/resourceSpans"
+            } else {
+                "/resource_spans"
+            };
             let mut collected = Collected::default();
             let place = DocPlace {
                 line: None,
@@ -275,7 +291,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
                     self.input,
                     &mut item,
                     r,
-                    "/resourceSpans",
+                    container,
                     &place,
                     "the document",
                 );
@@ -287,5 +303,406 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
             Stream::Otlp(collected)
         };
         Ok((skeleton, Some(stream)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+
+    use super::*;
+    use crate::adapters;
+
+    /// The general path: the whole document as one `Value`, sniffed, handed to the adapter.
+    fn general(text: &str, file: &str) -> Option<(Detection, AdapterResult)> {
+        let value: Value = serde_json::from_str(text).ok()?;
+        let detection = sniff::sniff_json(&value, file)?;
+        let input = Input {
+            file: file.to_owned(),
+            doc: Doc::Json(value),
+            companions: Vec::new(),
+            record: None,
+        };
+        Some((detection, adapters::parse(detection.format, input)))
+    }
+
+    /// What the one-pass read gave, after checking it against the general path.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Built,
+        Document,
+        Reparse,
+        Invalid,
+    }
+
+    fn check(text: &str, file: &str) -> Outcome {
+        match read_object(text, file) {
+            Ok(Read::Built(detection, result)) => {
+                let (expected, expected_result) =
+                    general(text, file).expect("the general path reads it too");
+                assert_eq!(detection.format, expected.format, "{file}");
+                assert_eq!(detection.rule, expected.rule, "{file}");
+                assert_eq!(detection.framing, expected.framing, "{file}");
+                match (result, expected_result) {
+                    (Ok(got), Ok(want)) => {
+                        assert_eq!(got.len(), want.len(), "{file}");
+                        for (g, w) in got.iter().zip(&want) {
+                            assert_eq!(g.trace, w.trace, "{file}");
+                            assert_eq!(g.labels, w.labels, "{file}");
+                            // Same key order too (map equality ignores it).
+                            assert_eq!(
+                                serde_json::to_string(&g.trace).unwrap(),
+                                serde_json::to_string(&w.trace).unwrap(),
+                                "{file}"
+                            );
+                        }
+                    }
+                    (Err(got), Err(want)) => assert_eq!(got.message, want.message, "{file}"),
+                    (got, want) => panic!("{file}: streamed {got:?}, general {want:?}"),
+                }
+                Outcome::Built
+            }
+            Ok(Read::Document(value)) => {
+                let expected: Value = serde_json::from_str(text).unwrap();
+                assert_eq!(
+                    serde_json::to_string(&value).unwrap(),
+                    serde_json::to_string(&expected).unwrap(),
+                    "{file}"
+                );
+                Outcome::Document
+            }
+            Ok(Read::Reparse) => {
+                assert!(serde_json::from_str::<Value>(text).is_ok(), "{file}");
+                Outcome::Reparse
+            }
+            Err(_) => {
+                assert!(serde_json::from_str::<Value>(text).is_err(), "{file}");
+                Outcome::Invalid
+            }
+        }
+    }
+
+    #[test]
+    fn fixtures_read_the_same_as_the_general_path() {
+        let mut built = 0;
+        let mut others = 0;
+        for entry in crate::load::walk(&crate::testing::fixtures_dir()).unwrap() {
+            let Ok(text) = std::fs::read_to_string(&entry) else {
+                continue;
+            };
+            let start = text.trim_start_matches('\u{feff}').trim_start();
+            if !start.starts_with('{') {
+                continue;
+            }
+            let name = entry.display().to_string();
+            match check(start, &name) {
+                Outcome::Built => built += 1,
+                _ => others += 1,
+            }
+        }
+        // The object fixtures of the two formats stream: generated-30 and three OTLP files
+        // (the fourth keeps its spans under `result`, which is read the general way).
+        assert!(built >= 4, "only {built} fixtures streamed");
+        assert!(others > 10, "only {others} other object fixtures");
+    }
+
+    /// A deterministic pseudo-random sequence (no dependency, reproducible failures).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    const WORDS: [&str; 8] = [
+        "alpha",
+        "beta",
+        "report",
+        "error",
+        "tool",
+        "search",
+        "Berlin",
+        "quote\\\"d",
+    ];
+
+    fn incumbent_span(rng: &mut Lcg, i: u64) -> String {
+        let kinds = [
+            "agent",
+            "llm",
+            "tool",
+            "handoff",
+            "retrieval",
+            "task",
+            "user_input",
+            "weird",
+        ];
+        let statuses = ["ok", "error", "timeout", "unset", ""];
+        let kind = kinds[rng.next(kinds.len() as u64) as usize];
+        let mut s = format!(r#"{{"span_id": "s{i}", "kind": "{kind}""#);
+        if rng.next(3) > 0 && i > 0 {
+            let _ = write!(s, r#", "parent_id": "s{}""#, rng.next(i));
+        } else if rng.next(2) == 0 {
+            s.push_str(r#", "parent_id": null"#);
+        }
+        if rng.next(4) > 0 {
+            let _ = write!(s, r#", "name": "{}""#, WORDS[rng.next(8) as usize]);
+        }
+        let _ = write!(
+            s,
+            r#", "status": "{}""#,
+            statuses[rng.next(statuses.len() as u64) as usize]
+        );
+        if rng.next(5) == 0 {
+            s.push_str(r#", "error_message": "it broke""#);
+        }
+        match rng.next(3) {
+            0 => {
+                let _ = write!(s, r#", "start_time": "2026-01-01T00:00:{:02}Z""#, i % 60);
+            }
+            1 => {
+                let _ = write!(s, r#", "start_time": {}"#, 1_767_225_600 + i);
+            }
+            _ => {}
+        }
+        if rng.next(2) == 0 {
+            s.push_str(r#", "end_time": "2026-01-01T00:01:00+00:00""#);
+        }
+        let _ = write!(
+            s,
+            r#", "attributes": {{"agent_name": "{}", "model": "m{}", "gen_ai.usage.input_tokens": {}, "nested": {{"a": [1, 2.5, true, null]}}}}"#,
+            WORDS[rng.next(3) as usize],
+            rng.next(3),
+            rng.next(1000)
+        );
+        match rng.next(4) {
+            0 => s.push_str(r#", "input_data": {"query": "what is beta", "k": 3}"#),
+            1 => s.push_str(r#", "input_data": "plain text in""#),
+            2 => s.push_str(r#", "input_data": [1, 2]"#),
+            _ => {}
+        }
+        match rng.next(4) {
+            0 => s.push_str(r#", "output_data": {"result": "done", "extra": {"x": 1}}"#),
+            1 => s.push_str(r#", "output_data": null"#),
+            2 => s.push_str(r#", "output_data": {"nothing": "known"}"#),
+            _ => {}
+        }
+        if rng.next(4) == 0 {
+            s.push_str(
+                r#", "events": [{"name": "retry", "timestamp": "2026-01-01T00:00:01Z", "attributes": {"n": 1}}, 7]"#,
+            );
+        }
+        if rng.next(6) == 0 {
+            s.push_str(r#", "trace_id": "from-span""#);
+        }
+        if rng.next(8) == 0 {
+            s.push_str(r#", "unknown_key": {"deep": [[]]}, "kind": "tool""#);
+        }
+        s.push('}');
+        s
+    }
+
+    fn incumbent_doc(rng: &mut Lcg, spans: u64) -> String {
+        let mut list = Vec::new();
+        for i in 0..spans {
+            list.push(if i > 0 && rng.next(15) == 0 {
+                ["42", "\"text\"", "null", "[]"][rng.next(4) as usize].to_owned()
+            } else {
+                incumbent_span(rng, i)
+            });
+        }
+        let spans = format!(r#""spans": [{}]"#, list.join(", "));
+        let meta = r#""metadata": {"session_id": "sess", "nulled": null, "n": 2}"#;
+        match rng.next(4) {
+            0 => format!(r#"{{"trace_id": "t-1", {spans}, {meta}}}"#),
+            1 => format!(r#"{{{spans}, "trace_id": "", {meta}}}"#),
+            2 => format!("{{{meta}, {spans}}}"),
+            _ => format!(r#"{{{spans}, "trace_id": 5}}"#),
+        }
+    }
+
+    fn otlp_span(rng: &mut Lcg, trace: u64, i: u64) -> String {
+        let mut s = format!(
+            r#"{{"traceId": "{trace:032x}", "spanId": "{:016x}", "name": "{}""#,
+            i + 1,
+            [
+                "invoke_agent Planner",
+                "chat gpt-4o",
+                "execute_tool search",
+                "step"
+            ][rng.next(4) as usize]
+        );
+        if i > 0 && rng.next(3) > 0 {
+            let _ = write!(s, r#", "parentSpanId": "{:016x}""#, rng.next(i) + 1);
+        }
+        let _ = write!(
+            s,
+            r#", "kind": {}, "startTimeUnixNano": "{}", "endTimeUnixNano": {}"#,
+            rng.next(6),
+            1_767_225_600_000_000_000_u64 + i * 1_000_000,
+            1_767_225_600_000_000_000_u64 + i * 1_000_000 + 500
+        );
+        let op = ["invoke_agent", "chat", "execute_tool", "create_agent"][rng.next(4) as usize];
+        let _ = write!(
+            s,
+            r#", "attributes": [{{"key": "gen_ai.operation.name", "value": {{"stringValue": "{op}"}}}}, {{"key": "gen_ai.agent.name", "value": {{"stringValue": "{}"}}}}, {{"key": "gen_ai.usage.input_tokens", "value": {{"intValue": "{}"}}}}, {{"key": "gen_ai.tool.name", "value": {{"stringValue": "search"}}}}, {{"key": "input.value", "value": {{"stringValue": "{}"}}}}]"#,
+            WORDS[rng.next(3) as usize],
+            rng.next(500),
+            WORDS[rng.next(8) as usize]
+        );
+        if rng.next(3) == 0 {
+            s.push_str(r#", "status": {"code": 2, "message": "failed"}"#);
+        }
+        if rng.next(4) == 0 {
+            s.push_str(
+                r#", "events": [{"name": "exception", "timeUnixNano": "1767225600000000001", "attributes": [{"key": "exception.message", "value": {"stringValue": "boom"}}]}]"#,
+            );
+        }
+        s.push('}');
+        s
+    }
+
+    fn otlp_doc(rng: &mut Lcg, resources: u64, key: &str) -> String {
+        let mut list = Vec::new();
+        let mut i = 0;
+        for r in 0..resources {
+            let mut scopes = Vec::new();
+            for sc in 0..=rng.next(2) {
+                let mut spans = Vec::new();
+                for _ in 0..rng.next(6) {
+                    let trace = rng.next(3);
+                    spans.push(if rng.next(20) == 0 {
+                        "\"not a span\"".to_owned()
+                    } else {
+                        otlp_span(rng, trace, i)
+                    });
+                    i += 1;
+                }
+                scopes.push(format!(
+                    r#"{{"scope": {{"name": "lib{sc}", "version": "1.{sc}"}}, "schemaUrl": "https://opentelemetry.io/schemas/gen-ai/1.3{sc}.0", "spans": [{}]}}"#,
+                    spans.join(", ")
+                ));
+            }
+            let scope_key = if rng.next(5) == 0 {
+                "scope_spans"
+            } else {
+                "scopeSpans"
+            };
+            list.push(if rng.next(12) == 0 {
+                r#"{"resource": {}}"#.to_owned()
+            } else {
+                format!(
+                    r#"{{"resource": {{"attributes": [{{"key": "service.name", "value": {{"stringValue": "svc{r}"}}}}, {{"key": "pisama.trace.task", "value": {{"stringValue": "task {r}"}}}}]}}, "{scope_key}": [{}]}}"#,
+                    scopes.join(", ")
+                )
+            });
+        }
+        format!(r#"{{"{key}": [{}]}}"#, list.join(", "))
+    }
+
+    #[test]
+    fn generated_incumbent_documents_read_the_same() {
+        let mut rng = Lcg(7);
+        for n in 0..60 {
+            let doc = incumbent_doc(&mut rng, 1 + n % 23);
+            assert_eq!(
+                check(&doc, &format!("gen-{n}.json")),
+                Outcome::Built,
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_otlp_documents_read_the_same() {
+        let mut rng = Lcg(11);
+        for n in 0..60 {
+            let key = if n % 3 == 0 {
+                "resource_spans"
+            } else {
+                "resourceSpans"
+            };
+            let doc = otlp_doc(&mut rng, 1 + n % 7, key);
+            assert_eq!(
+                check(&doc, &format!("gen-{n}.json")),
+                Outcome::Built,
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_shapes_fall_back_or_match() {
+        let span = r#"{"span_id": "a", "name": "x", "kind": "llm"}"#;
+        let cases = [
+            // The span key twice: the general path keeps the last array.
+            (
+                format!(r#"{{"spans": [{span}], "spans": [{span}, {span}]}}"#),
+                Outcome::Reparse,
+            ),
+            // OTLP's rule comes first: not the incumbent's format after all.
+            (
+                format!(r#"{{"spans": [{span}], "resourceSpans": []}}"#),
+                Outcome::Reparse,
+            ),
+            // Both OTLP keys: the adapter reads `resourceSpans`.
+            (
+                r#"{"resource_spans": [{"scopeSpans": [{"spans": [{"spanId": "01"}]}]}], "resourceSpans": [{"scopeSpans": [{"spans": [{"spanId": "02"}]}]}]}"#
+                    .to_owned(),
+                Outcome::Reparse,
+            ),
+            (r#"{"spans": null, "x": 1}"#.to_owned(), Outcome::Reparse),
+            (r#"{"spans": {"a": [1]}}"#.to_owned(), Outcome::Reparse),
+            (r#"{"spans": []}"#.to_owned(), Outcome::Document),
+            (
+                format!(r#"{{"spans": [1, {span}]}}"#),
+                Outcome::Document,
+            ),
+            // TRAIL spans are not the incumbent's.
+            (
+                r#"{"trace_id": "t", "spans": [{"span_id": "a", "span_attributes": {}}]}"#
+                    .to_owned(),
+                Outcome::Document,
+            ),
+            (
+                format!(r#"{{"spans": [{span}, {span}"#),
+                Outcome::Invalid,
+            ),
+            (
+                format!(r#"{{"spans": [{span}, {}]}}"#, "[".repeat(200) + &"]".repeat(200)),
+                Outcome::Invalid,
+            ),
+            (
+                format!(r#"{{"spans": [{span}, 1e999]}}"#),
+                Outcome::Invalid,
+            ),
+            (format!(r#"{{"spans": [{span}]}} x"#), Outcome::Invalid),
+            (format!(r#"{{"spans": [{span}]}}"#), Outcome::Built),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(check(&doc, "odd.json"), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn nesting_at_the_limit_matches_the_general_path() {
+        // Around serde_json's depth limit the streamed elements must fail or pass exactly
+        // where the whole-document parse does.
+        for depth in 120..130 {
+            let deep = "[".repeat(depth) + &"]".repeat(depth);
+            let doc = format!(
+                r#"{{"spans": [{{"span_id": "a", "name": "x", "attributes": {{"d": {deep}}}}}]}}"#
+            );
+            let streamed_ok = !matches!(check(&doc, "deep.json"), Outcome::Invalid);
+            assert_eq!(
+                streamed_ok,
+                serde_json::from_str::<Value>(&doc).is_ok(),
+                "{depth}"
+            );
+        }
     }
 }
