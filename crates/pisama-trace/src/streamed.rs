@@ -27,7 +27,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::{Map, Value};
 
 use crate::adapters::otlp::{Collected, DocPlace};
-use crate::adapters::pisama_spans::SpanStream;
+use crate::adapters::pisama_spans::{SpanElement, SpanStream};
 use crate::adapters::{AdapterResult, Doc, Input};
 use crate::model::Format;
 use crate::sniff::{self, Detection, Framing};
@@ -264,12 +264,12 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
         let skeleton = Value::Array(vec![first.clone()]);
         let stream = if self.format == Format::PisamaSpans {
             let mut spans = Box::new(SpanStream::with_capacity(0));
-            let mut i = 0;
-            let mut next = Some(first);
-            while let Some(item) = next {
-                spans.push(item, i, self.input.at(format!("/spans/{i}")));
+            spans.push(first, 0, self.input.at("/spans/0"));
+            let mut i = 1;
+            // The other spans are read into the adapter's fields directly, never as maps.
+            while let Some(element) = seq.next_element::<SpanElement>()? {
+                spans.push_element(element, i, self.input.at(format!("/spans/{i}")));
                 i += 1;
-                next = seq.next_element::<Value>()?;
             }
             Stream::PisamaSpans(spans)
         } else {
