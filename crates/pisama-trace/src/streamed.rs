@@ -54,6 +54,7 @@ pub(crate) fn read_object(text: &str, file: &str) -> Result<Read, serde_json::Er
     };
     let mut top = Top {
         input: &input,
+        text_len: text.len(),
         entries: Vec::new(),
         stream: None,
         streamed_key: None,
@@ -111,6 +112,14 @@ pub(crate) fn read_object(text: &str, file: &str) -> Result<Read, serde_json::Er
     Ok(Read::Built(detection, result))
 }
 
+/// A guess at the number of spans in a document of `text_len` bytes whose first span is
+/// `first`, to size the span table once: growing it by doubling copies it and touches fresh
+/// memory each time. Only capacity depends on it; a span is taken to be at least 64 bytes.
+fn expected_spans(text_len: usize, first: &Value) -> usize {
+    let first_len = serde_json::to_string(first).map_or(0, |s| s.len());
+    text_len / first_len.max(64)
+}
+
 /// The span list being streamed, and where its elements go.
 enum Stream {
     PisamaSpans(Box<SpanStream>),
@@ -121,6 +130,7 @@ enum Stream {
 
 struct Top<'i> {
     input: &'i Input,
+    text_len: usize,
     /// The top-level keys in document order; the streamed key holds its first element only.
     entries: Vec<(String, Value)>,
     stream: Option<Stream>,
@@ -164,6 +174,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             let value = if let Some(format) = candidate(&key).filter(|_| fresh) {
                 let (value, stream) = map.next_value_seed(ListSeed {
                     format,
+                    text_len: top.text_len,
                     key: &key,
                     input: top.input,
                 })?;
@@ -189,6 +200,8 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
 /// the skeleton and, when streamed, the adapter's state.
 struct ListSeed<'k, 'i> {
     format: Format,
+    /// Length of the whole document.
+    text_len: usize,
     key: &'k str,
     input: &'i Input,
 }
@@ -263,7 +276,10 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
         }
         let skeleton = Value::Array(vec![first.clone()]);
         let stream = if self.format == Format::PisamaSpans {
-            let mut spans = Box::new(SpanStream::with_capacity(0));
+            let mut spans = Box::new(SpanStream::with_capacity(expected_spans(
+                self.text_len,
+                &first,
+            )));
             spans.push(first, 0, self.input.at("/spans/0"));
             let mut i = 1;
             // The other spans are read into the adapter's fields directly, never as maps.
