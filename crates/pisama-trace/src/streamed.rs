@@ -120,6 +120,22 @@ fn expected_spans(text_len: usize, first: &Value) -> usize {
     text_len / first_len.max(64)
 }
 
+/// The same guess for OTLP, from the first `resourceSpans` element and its span count.
+fn expected_otlp_spans(text_len: usize, first: &Value) -> usize {
+    let spans: usize = ["scopeSpans", "scope_spans"]
+        .iter()
+        .filter_map(|key| first.get(key).and_then(Value::as_array))
+        .flatten()
+        .filter_map(|scope| scope.get("spans").and_then(Value::as_array))
+        .map(Vec::len)
+        .sum();
+    let first_len = serde_json::to_string(first).map_or(0, |s| s.len());
+    // At least 64 bytes a span.
+    (text_len / first_len.max(1))
+        .saturating_mul(spans)
+        .min(text_len / 64)
+}
+
 /// The span list being streamed, and where its elements go.
 enum Stream {
     PisamaSpans(Box<SpanStream>),
@@ -296,6 +312,7 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
                 "/resource_spans"
             };
             let mut collected = Collected::default();
+            collected.first_trace_capacity = expected_otlp_spans(self.text_len, &first);
             let place = DocPlace {
                 line: None,
                 pointer: String::new(),

@@ -153,16 +153,12 @@ struct RawSpan {
     scope: usize,
 }
 
-/// A span already mapped, with the resource and scope it came from.
-struct ReadSpan {
-    draft: Draft,
-    resource: usize,
-    scope: usize,
-}
-
 struct TraceGroup {
     trace_id: String,
-    spans: Vec<ReadSpan>,
+    /// The spans, already mapped.
+    drafts: Vec<Draft>,
+    /// The resource and scope each span came from (indices into `Collected`).
+    origins: Vec<(usize, usize)>,
 }
 
 /// Spans read so far, grouped by trace id. Each span is mapped as soon as it is read, so its
@@ -175,6 +171,9 @@ pub(crate) struct Collected {
     traces: Vec<TraceGroup>,
     by_trace_id: HashMap<String, usize>,
     warnings: Vec<String>,
+    /// Room to make for the spans of the first trace (a guess from the document's size), so
+    /// a large trace's span table is allocated once instead of grown by doubling.
+    pub(crate) first_trace_capacity: usize,
 }
 
 /// Where `resourceSpans` can be found, with the JSON Pointer of each place.
@@ -299,27 +298,28 @@ impl Collected {
     fn add(&mut self, trace_id: String, raw: RawSpan) {
         let group = self.by_trace_id.get(&trace_id).copied();
         // A span's position is its index within its trace.
-        let position = group.map_or(0, |i| self.traces[i].spans.len());
-        let (resource, scope) = (raw.resource, raw.scope);
-        let span = ReadSpan {
-            draft: read_span(
-                raw,
-                position,
-                &self.resources[resource],
-                &self.scopes[scope],
-            ),
-            resource,
-            scope,
-        };
-        if let Some(i) = group {
-            self.traces[i].spans.push(span);
+        let position = group.map_or(0, |i| self.traces[i].drafts.len());
+        let origin = (raw.resource, raw.scope);
+        let draft = read_span(
+            raw,
+            position,
+            &self.resources[origin.0],
+            &self.scopes[origin.1],
+        );
+        let i = if let Some(i) = group {
+            i
         } else {
             self.by_trace_id.insert(trace_id.clone(), self.traces.len());
+            let capacity = std::mem::take(&mut self.first_trace_capacity);
             self.traces.push(TraceGroup {
                 trace_id,
-                spans: vec![span],
+                drafts: Vec::with_capacity(capacity),
+                origins: Vec::with_capacity(capacity),
             });
-        }
+            self.traces.len() - 1
+        };
+        self.traces[i].drafts.push(draft);
+        self.traces[i].origins.push(origin);
     }
 }
 
@@ -332,15 +332,15 @@ fn build_trace(
     // Trace-level facts our own exporter records on the resource.
     let mut pisama: BTreeMap<String, Value> = BTreeMap::new();
     let mut format_version = None;
-    for raw in &group.spans {
-        let resource = &collected.resources[raw.resource];
+    for &(resource, scope) in &group.origins {
+        let resource = &collected.resources[resource];
         for (k, v) in &resource.attrs {
             if k.starts_with("pisama.") {
                 pisama.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
         if format_version.is_none() {
-            let scope = &collected.scopes[raw.scope];
+            let scope = &collected.scopes[scope];
             format_version = [&scope.schema_url, &resource.schema_url]
                 .into_iter()
                 .flatten()
@@ -371,14 +371,13 @@ fn build_trace(
     apply_trace_round_trip(&mut b, &pisama);
 
     let first_resource = group
-        .spans
+        .origins
         .first()
-        .and_then(|s| collected.resources.get(s.resource));
-    let mut drafts = Vec::with_capacity(group.spans.len());
+        .and_then(|&(resource, _)| collected.resources.get(resource));
+    let drafts = group.drafts;
     let mut conventions = Conventions::default();
-    for read in group.spans {
-        conventions.merge(read.draft.mapped.conventions);
-        drafts.push(read.draft);
+    for draft in &drafts {
+        conventions.merge(draft.mapped.conventions);
     }
     if let Some((_, service)) =
         first_resource.and_then(|r| r.attrs.iter().find(|(k, _)| k == "service.name"))
