@@ -291,29 +291,18 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
             return Ok((Value::Array(items), None));
         }
         let skeleton = Value::Array(vec![first.clone()]);
-        let pipelined = self.text_len >= PIPELINE_BYTES;
-        let input = self.input;
         let stream = if self.format == Format::PisamaSpans {
             let mut spans = Box::new(SpanStream::with_capacity(expected_spans(
                 self.text_len,
                 &first,
             )));
-            spans.push(first, 0, input.at("/spans/0"));
+            spans.push(first, 0, self.input.at("/spans/0"));
+            let mut i = 1;
             // The other spans are read into the adapter's fields directly, never as maps.
-            let Some(second) = seq.next_element::<SpanElement>()? else {
-                return Ok((skeleton, Some(Stream::PisamaSpans(spans))));
-            };
-            let spans = feed(
-                pipelined,
-                512,
-                spans,
-                second,
-                || seq.next_element::<SpanElement>(),
-                |spans, element, i| {
-                    let i = i + 1;
-                    spans.push_element(element, i, input.at(format!("/spans/{i}")));
-                },
-            )?;
+            while let Some(element) = seq.next_element::<SpanElement>()? {
+                spans.push_element(element, i, self.input.at(format!("/spans/{i}")));
+                i += 1;
+            }
             Stream::PisamaSpans(spans)
         } else {
             // The JSON Pointer of the array, as the adapter names it.
@@ -328,100 +317,26 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
                 line: None,
                 pointer: String::new(),
             };
-            let collected = feed(
-                pipelined,
-                8,
-                collected,
-                first,
-                || seq.next_element::<Value>(),
-                |collected, mut item, r| {
-                    collected.read_resource_spans(
-                        input,
-                        &mut item,
-                        r,
-                        container,
-                        &place,
-                        "the document",
-                    );
-                },
-            )?;
+            let mut r = 0;
+            let mut next = Some(first);
+            while let Some(mut item) = next {
+                collected.read_resource_spans(
+                    self.input,
+                    &mut item,
+                    r,
+                    container,
+                    &place,
+                    "the document",
+                );
+                // Dropped before the next element is parsed, which then reuses its memory.
+                drop(item);
+                r += 1;
+                next = seq.next_element::<Value>()?;
+            }
             Stream::Otlp(collected)
         };
         Ok((skeleton, Some(stream)))
     }
-}
-
-/// Documents at least this large are read on two threads: one parses the span list's
-/// elements, the other hands them to the adapter, so parsing and mapping overlap. Below it a
-/// thread costs more than it saves.
-const PIPELINE_BYTES: usize = 1 << 20;
-
-/// Hands `first` and then every element `next` yields to `consume` (with its 0-based index),
-/// in order, and returns the state. `pipelined`: `consume` runs on a second thread while
-/// `next` parses, elements crossing in batches of `batch` (one hand-over per element would
-/// cost more than the work for small spans). An error of `next` stops the reading and is
-/// returned once the elements before it have been consumed; a panic in `consume` is resumed.
-fn feed<T: Send, S: Send, E>(
-    pipelined: bool,
-    batch: usize,
-    mut state: S,
-    first: T,
-    mut next: impl FnMut() -> Result<Option<T>, E>,
-    mut consume: impl FnMut(&mut S, T, usize) + Send,
-) -> Result<S, E> {
-    if !pipelined {
-        let mut index = 0;
-        let mut item = Some(first);
-        while let Some(element) = item {
-            consume(&mut state, element, index);
-            index += 1;
-            item = next()?;
-        }
-        return Ok(state);
-    }
-    std::thread::scope(|scope| {
-        // A few batches in flight keep both threads busy without holding much memory.
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<T>>(4);
-        let worker = scope.spawn(move || {
-            let mut index = 0;
-            for elements in receiver {
-                for element in elements {
-                    consume(&mut state, element, index);
-                    index += 1;
-                }
-            }
-            state
-        });
-        let mut outcome = Ok(());
-        let mut elements = Vec::with_capacity(batch);
-        let mut item = Some(first);
-        while let Some(element) = item {
-            elements.push(element);
-            if elements.len() == batch {
-                let full = std::mem::replace(&mut elements, Vec::with_capacity(batch));
-                if sender.send(full).is_err() {
-                    // The worker panicked; `join` below resumes the panic.
-                    break;
-                }
-            }
-            match next() {
-                Ok(following) => item = following,
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-        if !elements.is_empty() {
-            // An error here means the worker panicked, which `join` resumes.
-            let _ = sender.send(elements);
-        }
-        drop(sender);
-        let state = worker
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        outcome.map(|()| state)
-    })
 }
 
 #[cfg(test)]
@@ -750,20 +665,6 @@ mod tests {
                 Outcome::Built,
                 "{doc}"
             );
-        }
-    }
-
-    #[test]
-    fn large_documents_read_on_two_threads_read_the_same() {
-        let mut rng = Lcg(13);
-        let incumbent = incumbent_doc(&mut rng, 4000);
-        let otlp = otlp_doc(&mut rng, 700, "resourceSpans");
-        for doc in [incumbent, otlp] {
-            assert!(doc.len() >= PIPELINE_BYTES, "{}", doc.len());
-            assert_eq!(check(&doc, "large.json"), Outcome::Built);
-            // Broken near the end: the error stops both threads and the general path reports it.
-            let cut = &doc[..doc.len() - 300];
-            assert_eq!(check(cut, "large.json"), Outcome::Invalid);
         }
     }
 
