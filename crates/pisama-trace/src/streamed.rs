@@ -669,6 +669,21 @@ mod tests {
     }
 
     #[test]
+    fn large_documents_read_the_same() {
+        let mut rng = Lcg(13);
+        let incumbent = incumbent_doc(&mut rng, 4000);
+        let otlp = otlp_doc(&mut rng, 700, "resourceSpans");
+        for doc in [incumbent, otlp] {
+            assert!(doc.len() > 1 << 20, "{}", doc.len());
+            assert_eq!(check(&doc, "large.json"), Outcome::Built);
+            // Broken near the end, after thousands of spans went to the adapter: the general
+            // path reports it.
+            let cut = &doc[..doc.len() - 300];
+            assert_eq!(check(cut, "large.json"), Outcome::Invalid);
+        }
+    }
+
+    #[test]
     fn odd_shapes_fall_back_or_match() {
         let span = r#"{"span_id": "a", "name": "x", "kind": "llm"}"#;
         let cases = [
