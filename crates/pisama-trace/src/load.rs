@@ -1123,7 +1123,9 @@ impl Run<'_, '_> {
             }
             if line_no == 1 && head.is_empty() {
                 // A single huge JSON object spread over many lines: read it whole.
-                let mut rest = raw.clone();
+                // The line read so far becomes the buffer: copying it would hold the document
+                // twice.
+                let mut rest = std::mem::take(&mut raw);
                 reader
                     .read_to_end(&mut rest)
                     .map_err(|e| io_err(&self.name, e))?;
