@@ -25,6 +25,7 @@ pub mod load;
 pub mod model;
 pub mod pricing;
 mod sniff;
+mod streamed;
 pub mod summary;
 pub mod util;
 

@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::adapters::{self, Companion, Doc, Input, JsonLine, Parsed, RecordPos};
+use crate::adapters::{self, AdapterResult, Companion, Doc, Input, JsonLine, Parsed, RecordPos};
 use crate::error::{Error, supported_list};
 use crate::model::{Format, Labels, Trace};
 use crate::sniff::{self, Detection, Framing};
+use crate::streamed::{self, Read as Streamed};
 
 /// How to read inputs.
 #[derive(Debug, Clone)]
@@ -249,7 +250,7 @@ impl Loader {
         let options = self.options.clone();
         // A plain JSON document already in memory is parsed in place: copying it into a read
         // buffer first would double the memory a large inline trace touches.
-        if let Some(value) = in_place_json(bytes, &options) {
+        if let Some(read) = in_place_json(bytes, name, &options) {
             let mut run = Run {
                 name: name.to_owned(),
                 options,
@@ -267,7 +268,10 @@ impl Loader {
                 companions: &mut |_, _| Vec::new(),
                 failed_records: 0,
             };
-            run.json_document(value)?;
+            match read {
+                InPlace::Built(detection, result) => run.built(detection, result)?,
+                InPlace::Document(value) => run.json_document(value)?,
+            }
             return run.finish();
         }
         read_source(
@@ -281,18 +285,31 @@ impl Loader {
     }
 }
 
-/// The JSON value of an uncompressed, valid UTF-8 JSON document (object or array) small
-/// enough not to stream; `None` sends the bytes down the general path, which reports problems.
-fn in_place_json(bytes: &[u8], options: &LoadOptions) -> Option<Value> {
+/// A JSON document read in place.
+enum InPlace {
+    Document(Value),
+    /// Built by the one-pass path of [`streamed`].
+    Built(Detection, AdapterResult),
+}
+
+/// An uncompressed, valid UTF-8 JSON document (object or array) small enough not to stream,
+/// read; `None` sends the bytes down the general path, which reports problems.
+fn in_place_json(bytes: &[u8], name: &str, options: &LoadOptions) -> Option<InPlace> {
     if bytes.len() > options.stream_threshold || options.format.is_some() {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?;
     let start = text.strip_prefix('\u{feff}').unwrap_or(text).trim_start();
-    if !(start.starts_with('{') || start.starts_with('[')) {
+    if start.starts_with('{') {
+        match streamed::read_object(start, name).ok()? {
+            Streamed::Document(value) => return Some(InPlace::Document(value)),
+            Streamed::Built(detection, result) => return Some(InPlace::Built(detection, result)),
+            Streamed::Reparse => {}
+        }
+    } else if !start.starts_with('[') {
         return None;
     }
-    serde_json::from_str(start).ok()
+    serde_json::from_str(start).ok().map(InPlace::Document)
 }
 
 /// Convenience: every trace of one file, or the error.
@@ -745,6 +762,21 @@ impl Run<'_, '_> {
         let text = text_from(bytes, &mut self.summary.warnings);
         let start = text.trim_start();
         let first_byte = start.as_bytes().first().copied().unwrap_or(b' ');
+        if first_byte == b'{' && self.options.format.is_none() {
+            match streamed::read_object(start, &self.name) {
+                Ok(Streamed::Document(value)) => {
+                    drop(text);
+                    return self.json_document(value);
+                }
+                Ok(Streamed::Built(detection, result)) => {
+                    drop(text);
+                    return self.built(detection, result);
+                }
+                // Not valid JSON, or not the format its span list suggested: the general
+                // path below reads it (and reports errors) as it always has.
+                Ok(Streamed::Reparse) | Err(_) => {}
+            }
+        }
         if first_byte == b'{' || first_byte == b'[' {
             let parsed = serde_json::from_str::<Value>(start).or_else(|e| {
                 // Python's json module writes NaN and Infinity; read them as null rather
@@ -894,7 +926,15 @@ impl Run<'_, '_> {
             companions,
             record: None,
         };
-        let parsed = adapters::parse(detection.format, input).map_err(|e| Error::Adapter {
+        let result = adapters::parse(detection.format, input);
+        self.built(detection, result)
+    }
+
+    /// Emits the traces an adapter built from a whole document (`dispatch_whole`, or the
+    /// one-pass path of [`streamed`]).
+    fn built(&mut self, detection: Detection, result: AdapterResult) -> Result<(), Error> {
+        self.note(detection);
+        let parsed = result.map_err(|e| Error::Adapter {
             path: self.name.clone(),
             format: detection.format,
             message: e.message,
@@ -1083,7 +1123,9 @@ impl Run<'_, '_> {
             }
             if line_no == 1 && head.is_empty() {
                 // A single huge JSON object spread over many lines: read it whole.
-                let mut rest = raw.clone();
+                // The line read so far becomes the buffer: copying it would hold the document
+                // twice.
+                let mut rest = std::mem::take(&mut raw);
                 reader
                     .read_to_end(&mut rest)
                     .map_err(|e| io_err(&self.name, e))?;

@@ -100,30 +100,38 @@ pub(crate) fn parse(mut input: Input) -> AdapterResult {
         collected.read_doc(input, value, place);
     }
     drop(docs);
-    if collected.traces.is_empty() {
-        let mut message = "no spans found: expected `resourceSpans[].scopeSpans[].spans[]` \
-                           (or `resource_spans`, `result.resourceSpans`, `batches`)"
-            .to_owned();
-        if let Some(first) = collected.warnings.first() {
-            let _ = write!(message, "; {first}");
+    collected.finish(input)
+}
+
+impl Collected {
+    /// The traces, one per trace id, once every `TracesData` has been read.
+    pub(crate) fn finish(mut self, input: &Input) -> AdapterResult {
+        let collected = &mut self;
+        if collected.traces.is_empty() {
+            let mut message = "no spans found: expected `resourceSpans[].scopeSpans[].spans[]` \
+                               (or `resource_spans`, `result.resourceSpans`, `batches`)"
+                .to_owned();
+            if let Some(first) = collected.warnings.first() {
+                let _ = write!(message, "; {first}");
+            }
+            return Err(AdapterError::new(message));
         }
-        return Err(AdapterError::new(message));
+        let traces = std::mem::take(&mut collected.traces);
+        let mut out = Vec::with_capacity(traces.len());
+        for (i, group) in traces.into_iter().enumerate() {
+            let warnings: &[String] = if i == 0 { &collected.warnings } else { &[] };
+            out.push(Parsed::unlabelled(build_trace(
+                input, group, collected, warnings,
+            )));
+        }
+        Ok(out)
     }
-    let traces = std::mem::take(&mut collected.traces);
-    let mut out = Vec::with_capacity(traces.len());
-    for (i, group) in traces.into_iter().enumerate() {
-        let warnings: &[String] = if i == 0 { &collected.warnings } else { &[] };
-        out.push(Parsed::unlabelled(build_trace(
-            input, group, &collected, warnings,
-        )));
-    }
-    Ok(out)
 }
 
 /// Where one `TracesData` object sits in the input.
-struct DocPlace {
-    line: Option<u32>,
-    pointer: String,
+pub(crate) struct DocPlace {
+    pub(crate) line: Option<u32>,
+    pub(crate) pointer: String,
 }
 
 struct Resource {
@@ -147,16 +155,25 @@ struct RawSpan {
 
 struct TraceGroup {
     trace_id: String,
-    spans: Vec<RawSpan>,
+    /// The spans, already mapped.
+    drafts: Vec<Draft>,
+    /// The resource and scope each span came from (indices into `Collected`).
+    origins: Vec<(usize, usize)>,
 }
 
+/// Spans read so far, grouped by trace id. Each span is mapped as soon as it is read, so its
+/// JSON can be dropped at once: the loader's streamed path (`crate::streamed`) hands over one
+/// `resourceSpans` element at a time and never holds a large file's whole document.
 #[derive(Default)]
-struct Collected {
+pub(crate) struct Collected {
     resources: Vec<Resource>,
     scopes: Vec<Scope>,
     traces: Vec<TraceGroup>,
     by_trace_id: HashMap<String, usize>,
     warnings: Vec<String>,
+    /// Room to make for the spans of the first trace (a guess from the document's size), so
+    /// a large trace's span table is allocated once instead of grown by doubling.
+    pub(crate) first_trace_capacity: usize,
 }
 
 /// Where `resourceSpans` can be found, with the JSON Pointer of each place.
@@ -198,82 +215,111 @@ impl Collected {
             return;
         };
         for (r, rs) in resource_spans.iter_mut().enumerate() {
-            let resource = Resource {
-                attrs: decode_attributes(rs.get("resource").and_then(|res| res.get("attributes"))),
-                schema_url: first_str(rs, &["schemaUrl", "schema_url"]),
-            };
-            self.resources.push(resource);
-            let resource_idx = self.resources.len() - 1;
-            let mut any_scope_list = false;
-            for key in SCOPE_SPANS_KEYS {
-                let Some(scope_spans) = rs.get_mut(key).and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                any_scope_list = true;
-                for (s, ss) in scope_spans.iter_mut().enumerate() {
-                    let scope_obj = ss
-                        .get("scope")
-                        .or_else(|| ss.get("instrumentationLibrary"))
-                        .or_else(|| ss.get("instrumentation_library"));
-                    self.scopes.push(Scope {
-                        name: scope_obj.and_then(|o| first_str(o, &["name"])),
-                        version: scope_obj.and_then(|o| first_str(o, &["version"])),
-                        attrs: decode_attributes(scope_obj.and_then(|o| o.get("attributes"))),
-                        schema_url: first_str(ss, &["schemaUrl", "schema_url"]),
-                    });
-                    let scope_idx = self.scopes.len() - 1;
-                    let Some(spans) = ss.get_mut("spans").and_then(Value::as_array_mut) else {
-                        continue;
-                    };
-                    for (k, span) in spans.iter_mut().enumerate() {
-                        let pointer =
-                            format!("{}{container}/{r}/{key}/{s}/spans/{k}", place.pointer);
-                        let Value::Object(obj) = std::mem::take(span) else {
-                            self.warnings.push(format!(
-                                "{where_}: span at {pointer} is not an object; skipped"
-                            ));
-                            continue;
-                        };
-                        let source = match place.line {
-                            Some(line) => SourceRef {
-                                pointer: Some(pointer),
-                                ..input.at_line(line)
-                            },
-                            None => input.at(pointer),
-                        };
-                        let trace_id = either(&obj, "traceId", "trace_id")
-                            .and_then(|v| otel_id(v, 16))
-                            .unwrap_or_default();
-                        self.add(
-                            trace_id,
-                            RawSpan {
-                                obj,
-                                source,
-                                resource: resource_idx,
-                                scope: scope_idx,
-                            },
-                        );
-                    }
-                }
-            }
-            if !any_scope_list {
-                self.warnings.push(format!(
-                    "{where_}: resource {r} has no `scopeSpans`; skipped"
-                ));
-            }
+            self.read_resource_spans(input, rs, r, container, place, &where_);
         }
     }
 
-    fn add(&mut self, trace_id: String, span: RawSpan) {
-        if let Some(&i) = self.by_trace_id.get(&trace_id) {
-            self.traces[i].spans.push(span);
+    /// Reads `resourceSpans[r]` (`rs`) of the document at `place`; `container` is the JSON
+    /// Pointer of the `resourceSpans` array and `where_` names the document in warnings.
+    /// Span objects are moved out of `rs`.
+    pub(crate) fn read_resource_spans(
+        &mut self,
+        input: &Input,
+        rs: &mut Value,
+        r: usize,
+        container: &str,
+        place: &DocPlace,
+        where_: &str,
+    ) {
+        let resource = Resource {
+            attrs: decode_attributes(rs.get("resource").and_then(|res| res.get("attributes"))),
+            schema_url: first_str(rs, &["schemaUrl", "schema_url"]),
+        };
+        self.resources.push(resource);
+        let resource_idx = self.resources.len() - 1;
+        let mut any_scope_list = false;
+        for key in SCOPE_SPANS_KEYS {
+            let Some(scope_spans) = rs.get_mut(key).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            any_scope_list = true;
+            for (s, ss) in scope_spans.iter_mut().enumerate() {
+                let scope_obj = ss
+                    .get("scope")
+                    .or_else(|| ss.get("instrumentationLibrary"))
+                    .or_else(|| ss.get("instrumentation_library"));
+                self.scopes.push(Scope {
+                    name: scope_obj.and_then(|o| first_str(o, &["name"])),
+                    version: scope_obj.and_then(|o| first_str(o, &["version"])),
+                    attrs: decode_attributes(scope_obj.and_then(|o| o.get("attributes"))),
+                    schema_url: first_str(ss, &["schemaUrl", "schema_url"]),
+                });
+                let scope_idx = self.scopes.len() - 1;
+                let Some(spans) = ss.get_mut("spans").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                for (k, span) in spans.iter_mut().enumerate() {
+                    let pointer = format!("{}{container}/{r}/{key}/{s}/spans/{k}", place.pointer);
+                    let Value::Object(obj) = std::mem::take(span) else {
+                        self.warnings.push(format!(
+                            "{where_}: span at {pointer} is not an object; skipped"
+                        ));
+                        continue;
+                    };
+                    let source = match place.line {
+                        Some(line) => SourceRef {
+                            pointer: Some(pointer),
+                            ..input.at_line(line)
+                        },
+                        None => input.at(pointer),
+                    };
+                    let trace_id = either(&obj, "traceId", "trace_id")
+                        .and_then(|v| otel_id(v, 16))
+                        .unwrap_or_default();
+                    self.add(
+                        trace_id,
+                        RawSpan {
+                            obj,
+                            source,
+                            resource: resource_idx,
+                            scope: scope_idx,
+                        },
+                    );
+                }
+            }
+        }
+        if !any_scope_list {
+            self.warnings.push(format!(
+                "{where_}: resource {r} has no `scopeSpans`; skipped"
+            ));
+        }
+    }
+
+    fn add(&mut self, trace_id: String, raw: RawSpan) {
+        let group = self.by_trace_id.get(&trace_id).copied();
+        // A span's position is its index within its trace.
+        let position = group.map_or(0, |i| self.traces[i].drafts.len());
+        let origin = (raw.resource, raw.scope);
+        let draft = read_span(
+            raw,
+            position,
+            &self.resources[origin.0],
+            &self.scopes[origin.1],
+        );
+        let i = if let Some(i) = group {
+            i
         } else {
             self.by_trace_id.insert(trace_id.clone(), self.traces.len());
+            let capacity = std::mem::take(&mut self.first_trace_capacity);
             self.traces.push(TraceGroup {
                 trace_id,
-                spans: vec![span],
+                drafts: Vec::with_capacity(capacity),
+                origins: Vec::with_capacity(capacity),
             });
-        }
+            self.traces.len() - 1
+        };
+        self.traces[i].drafts.push(draft);
+        self.traces[i].origins.push(origin);
     }
 }
 
@@ -286,15 +332,15 @@ fn build_trace(
     // Trace-level facts our own exporter records on the resource.
     let mut pisama: BTreeMap<String, Value> = BTreeMap::new();
     let mut format_version = None;
-    for raw in &group.spans {
-        let resource = &collected.resources[raw.resource];
+    for &(resource, scope) in &group.origins {
+        let resource = &collected.resources[resource];
         for (k, v) in &resource.attrs {
             if k.starts_with("pisama.") {
                 pisama.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
         if format_version.is_none() {
-            let scope = &collected.scopes[raw.scope];
+            let scope = &collected.scopes[scope];
             format_version = [&scope.schema_url, &resource.schema_url]
                 .into_iter()
                 .flatten()
@@ -325,21 +371,13 @@ fn build_trace(
     apply_trace_round_trip(&mut b, &pisama);
 
     let first_resource = group
-        .spans
+        .origins
         .first()
-        .and_then(|s| collected.resources.get(s.resource));
-    let mut drafts = Vec::with_capacity(group.spans.len());
+        .and_then(|&(resource, _)| collected.resources.get(resource));
+    let drafts = group.drafts;
     let mut conventions = Conventions::default();
-    for (k, raw) in group.spans.into_iter().enumerate() {
-        let (resource, scope) = (raw.resource, raw.scope);
-        let draft = read_span(
-            raw,
-            k,
-            &collected.resources[resource],
-            &collected.scopes[scope],
-        );
+    for draft in &drafts {
         conventions.merge(draft.mapped.conventions);
-        drafts.push(draft);
     }
     if let Some((_, service)) =
         first_resource.and_then(|r| r.attrs.iter().find(|(k, _)| k == "service.name"))

@@ -5,6 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{AdapterError, AdapterResult, Doc, Input, Parsed};
@@ -90,62 +94,371 @@ pub(crate) fn parse(mut input: Input) -> AdapterResult {
         }
         _ => return Err(AdapterError::new("expected JSON")),
     };
-    if spans.is_empty() {
-        return Err(AdapterError::new("the trace has no spans"));
-    }
-    let id = trace_id
-        .or_else(|| {
-            spans
-                .iter()
-                .find_map(|s| get_str(s, &["trace_id"]).map(str::to_owned))
-        })
-        .unwrap_or_else(|| input.synth_id("pisama-spans"));
-    let mut b = TraceBuilder::new(Format::PisamaSpans, id);
-    b.reserve(spans.len());
-    if let Some(Value::Object(meta)) = metadata {
-        if let Some(s) = meta.get("session_id").and_then(Value::as_str) {
-            b.trace_mut().session_id = Some(s.to_owned());
-        }
-        for (k, v) in meta {
-            if !v.is_null() {
-                b.trace_mut().metadata.insert(k, v);
-            }
-        }
-    }
+    let mut stream = SpanStream::with_capacity(spans.len());
     for (i, raw) in spans.into_iter().enumerate() {
-        let Value::Object(mut o) = raw else {
-            b.warn(format!("span {i} is not an object; skipped"));
-            continue;
-        };
         let source = match lines.get(i).copied().flatten() {
             Some(line) if prefix.is_empty() => input.at_line(line),
             _ => input.at(format!("{prefix}/{i}")),
         };
-        let parent = match o.remove("parent_id") {
-            Some(Value::String(p)) if !p.is_empty() => Some(p),
-            _ => None,
-        };
-        let span = convert(&mut o, i, source);
-        let idx = b.push(span);
-        if let Some(p) = parent {
-            b.set_parent_id(idx, p);
-        }
+        stream.push(raw, i, source);
     }
-    Ok(vec![Parsed::unlabelled(b.finish())])
+    stream.finish(&input, trace_id, metadata)
 }
 
-fn take_string(o: &mut Map<String, Value>, key: &str) -> Option<String> {
-    match o.remove(key) {
+/// A trace built span by span, as the spans are read. The whole-document path feeds it from
+/// a parsed span array; the loader's streamed path (`crate::streamed`) feeds it each span as
+/// soon as it is parsed, so a large file's spans are never all held as JSON at once. Both
+/// go through this one piece of code, which is what keeps their traces identical.
+pub(crate) struct SpanStream {
+    builder: TraceBuilder,
+    /// The first non-empty `trace_id` string found on a span (used when the envelope has none).
+    span_trace_id: Option<String>,
+    count: usize,
+}
+
+impl SpanStream {
+    pub(crate) fn with_capacity(spans: usize) -> Self {
+        // The id is known only once every span (or the envelope's `trace_id`, which may come
+        // after the spans) has been read; `finish` sets it.
+        let mut builder = TraceBuilder::new(Format::PisamaSpans, String::new());
+        builder.reserve(spans);
+        SpanStream {
+            builder,
+            span_trace_id: None,
+            count: 0,
+        }
+    }
+
+    /// Adds span `i` of the document, read from `raw`.
+    pub(crate) fn push(&mut self, raw: Value, i: usize, source: crate::model::SourceRef) {
+        let element = match raw {
+            Value::Object(o) => SpanElement::Span(Box::new(SpanFields::from_map(o))),
+            _ => SpanElement::NotObject,
+        };
+        self.push_element(element, i, source);
+    }
+
+    /// Adds span `i` of the document, read straight from the text.
+    pub(crate) fn push_element(
+        &mut self,
+        element: SpanElement,
+        i: usize,
+        source: crate::model::SourceRef,
+    ) {
+        self.count += 1;
+        let SpanElement::Span(mut fields) = element else {
+            self.builder
+                .warn(format!("span {i} is not an object; skipped"));
+            return;
+        };
+        if self.span_trace_id.is_none() {
+            self.span_trace_id = fields
+                .trace_id
+                .as_ref()
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+        }
+        let parent = string(fields.parent_id.take());
+        let span = convert(&mut fields, i, source);
+        let idx = self.builder.push(span);
+        if let Some(p) = parent {
+            self.builder.set_parent_id(idx, p);
+        }
+    }
+
+    /// The trace, given the envelope's `trace_id` (a string, possibly empty) and `metadata`.
+    pub(crate) fn finish(
+        self,
+        input: &Input,
+        trace_id: Option<String>,
+        metadata: Option<Value>,
+    ) -> AdapterResult {
+        if self.count == 0 {
+            return Err(AdapterError::new("the trace has no spans"));
+        }
+        let mut b = self.builder;
+        b.trace_mut().id = trace_id
+            .or(self.span_trace_id)
+            .unwrap_or_else(|| input.synth_id("pisama-spans"));
+        if let Some(Value::Object(meta)) = metadata {
+            if let Some(s) = meta.get("session_id").and_then(Value::as_str) {
+                b.trace_mut().session_id = Some(s.to_owned());
+            }
+            for (k, v) in meta {
+                if !v.is_null() {
+                    b.trace_mut().metadata.insert(k, v);
+                }
+            }
+        }
+        Ok(vec![Parsed::unlabelled(b.finish())])
+    }
+}
+
+/// One element of a span array: a span's fields, or something that is not an object.
+pub(crate) enum SpanElement {
+    Span(Box<SpanFields>),
+    NotObject,
+}
+
+/// The keys of a span that the adapter reads (the last one wins when a key is repeated, as in
+/// a parsed map). The general path takes them out of the span's parsed map
+/// ([`SpanFields::from_map`]); the streamed path deserializes them straight from the text and
+/// never builds the map. Other keys are parsed and dropped on both paths.
+#[derive(Default)]
+pub(crate) struct SpanFields {
+    span_id: Option<Value>,
+    parent_id: Option<Value>,
+    name: Option<Value>,
+    kind: Option<Value>,
+    status: Option<Value>,
+    error_message: Option<Value>,
+    start_time: Option<Value>,
+    end_time: Option<Value>,
+    /// `Some` when `attributes` is an object.
+    attributes: Option<BTreeMap<String, Value>>,
+    input_data: Option<Value>,
+    output_data: Option<Value>,
+    events: Option<Value>,
+    trace_id: Option<Value>,
+}
+
+/// A span key the adapter reads.
+#[derive(Clone, Copy)]
+enum Key {
+    SpanId,
+    ParentId,
+    Name,
+    Kind,
+    Status,
+    ErrorMessage,
+    StartTime,
+    EndTime,
+    Attributes,
+    InputData,
+    OutputData,
+    Events,
+    TraceId,
+}
+
+impl Key {
+    fn of(key: &str) -> Option<Key> {
+        Some(match key {
+            "span_id" => Key::SpanId,
+            "parent_id" => Key::ParentId,
+            "name" => Key::Name,
+            "kind" => Key::Kind,
+            "status" => Key::Status,
+            "error_message" => Key::ErrorMessage,
+            "start_time" => Key::StartTime,
+            "end_time" => Key::EndTime,
+            "attributes" => Key::Attributes,
+            "input_data" => Key::InputData,
+            "output_data" => Key::OutputData,
+            "events" => Key::Events,
+            "trace_id" => Key::TraceId,
+            _ => return None,
+        })
+    }
+}
+
+impl SpanFields {
+    fn from_map(o: Map<String, Value>) -> Self {
+        let mut fields = SpanFields::default();
+        for (key, value) in o {
+            if let Some(key) = Key::of(&key) {
+                fields.set(key, value);
+            }
+        }
+        fields
+    }
+
+    fn set(&mut self, key: Key, value: Value) {
+        let slot = match key {
+            Key::Attributes => {
+                self.attributes = match value {
+                    Value::Object(a) => Some(a.into_iter().collect()),
+                    _ => None,
+                };
+                return;
+            }
+            Key::SpanId => &mut self.span_id,
+            Key::ParentId => &mut self.parent_id,
+            Key::Name => &mut self.name,
+            Key::Kind => &mut self.kind,
+            Key::Status => &mut self.status,
+            Key::ErrorMessage => &mut self.error_message,
+            Key::StartTime => &mut self.start_time,
+            Key::EndTime => &mut self.end_time,
+            Key::InputData => &mut self.input_data,
+            Key::OutputData => &mut self.output_data,
+            Key::Events => &mut self.events,
+            Key::TraceId => &mut self.trace_id,
+        };
+        *slot = Some(value);
+    }
+}
+
+/// Reads one element of a span array from the text. Every value is still parsed by
+/// `serde_json` as a `Value` would be (same nesting limit, number checks and errors); only the
+/// span's own map and the `attributes` map are not built as `Value`s.
+impl<'de> Deserialize<'de> for SpanElement {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ElementVisitor)
+    }
+}
+
+struct ElementVisitor;
+
+/// Consumes the rest of a non-object value the way a `Value` parse would.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<Value>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for ElementVisitor {
+    type Value = SpanElement;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a span")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<SpanElement, E> {
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<SpanElement, A::Error> {
+        drain_seq(seq)?;
+        Ok(SpanElement::NotObject)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SpanElement, A::Error> {
+        let mut fields = SpanFields::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match key {
+                Some(Key::Attributes) => {
+                    fields.attributes = map.next_value_seed(AttributesSeed)?;
+                }
+                Some(key) => fields.set(key, map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<Value>()?;
+                }
+            }
+        }
+        Ok(SpanElement::Span(Box::new(fields)))
+    }
+}
+
+/// A span key without allocating it: `None` for keys the adapter does not read.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Option<Key>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Option<Key>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<Key>, E> {
+        Ok(Key::of(key))
+    }
+}
+
+/// `attributes` straight into the span's map when it is an object; `None` otherwise.
+struct AttributesSeed;
+
+impl<'de> DeserializeSeed<'de> for AttributesSeed {
+    type Value = Option<BTreeMap<String, Value>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AttributesSeed {
+    type Value = Option<BTreeMap<String, Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("span attributes")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        drain_seq(seq)?;
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut attributes = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value::<Value>()?;
+            attributes.insert(key, value);
+        }
+        Ok(Some(attributes))
+    }
+}
+
+/// A non-empty string value.
+fn string(v: Option<Value>) -> Option<String> {
+    match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
         _ => None,
     }
 }
 
-fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef) -> Span {
-    let attributes: BTreeMap<String, Value> = match o.remove("attributes") {
-        Some(Value::Object(a)) => a.into_iter().collect(),
-        _ => BTreeMap::new(),
-    };
+fn convert(o: &mut SpanFields, i: usize, source: crate::model::SourceRef) -> Span {
+    let attributes: BTreeMap<String, Value> = o.attributes.take().unwrap_or_default();
     let attr_str = |k: &str| {
         attributes
             .get(k)
@@ -154,8 +467,8 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
             .map(str::to_owned)
     };
     let attr_u64 = |k: &str| attributes.get(k).and_then(as_u64);
-    let name = take_string(o, "name").unwrap_or_else(|| "unnamed".to_owned());
-    let kind_name = take_string(o, "kind").unwrap_or_else(|| "system".to_owned());
+    let name = string(o.name.take()).unwrap_or_else(|| "unnamed".to_owned());
+    let kind_name = string(o.kind.take()).unwrap_or_else(|| "system".to_owned());
     let kind = match kind_name.as_str() {
         "agent" | "agent_turn" => SpanKind::Agent,
         "llm" => SpanKind::Llm,
@@ -167,20 +480,20 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
         "task" | "workflow" | "chain" | "message" | "user_output" => SpanKind::Step,
         _ => SpanKind::Other,
     };
-    let status_name = take_string(o, "status").unwrap_or_else(|| "unset".to_owned());
+    let status_name = string(o.status.take()).unwrap_or_else(|| "unset".to_owned());
     let status = match status_name.as_str() {
         "ok" => Status::Ok,
         "error" | "timeout" | "blocked" | "cancelled" => Status::Error,
         _ => Status::Unset,
     };
-    let error_message = take_string(o, "error_message");
+    let error_message = string(o.error_message.take());
     let error = (status == Status::Error || error_message.is_some()).then(|| ErrorInfo {
         kind: (status_name != "error").then(|| status_name.clone()),
         message: error_message.unwrap_or_else(|| status_name.clone()),
         ..ErrorInfo::default()
     });
-    let input_data = o.remove("input_data").filter(|v| !v.is_null());
-    let output_data = o.remove("output_data").filter(|v| !v.is_null());
+    let input_data = o.input_data.take().filter(|v| !v.is_null());
+    let output_data = o.output_data.take().filter(|v| !v.is_null());
     let agent = if kind == SpanKind::Agent {
         Some(attr_str("agent_name").unwrap_or_else(|| name.clone()))
     } else {
@@ -235,12 +548,12 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
         (input_data.map(payload), output_data.map(payload), None)
     };
     let mut span = Span {
-        id: take_string(o, "span_id").unwrap_or_else(|| format!("span-{i}")),
+        id: string(o.span_id.take()).unwrap_or_else(|| format!("span-{i}")),
         kind,
         name,
         agent,
-        start_ns: o.get("start_time").and_then(time_value),
-        end_ns: o.get("end_time").and_then(time_value),
+        start_ns: o.start_time.as_ref().and_then(time_value),
+        end_ns: o.end_time.as_ref().and_then(time_value),
         status,
         error: error.map(Box::new),
         input: input_data.map(Box::new),
@@ -258,7 +571,7 @@ fn convert(o: &mut Map<String, Value>, i: usize, source: crate::model::SourceRef
     if span.agent.is_none() {
         span.agent = span.handoff.as_ref().and_then(|h| h.from.clone());
     }
-    if let Some(Value::Array(events)) = o.remove("events") {
+    if let Some(Value::Array(events)) = o.events.take() {
         for e in events {
             span.events.push(SpanEvent {
                 name: get_str(&e, &["name"]).unwrap_or("event").to_owned(),
