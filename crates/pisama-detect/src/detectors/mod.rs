@@ -51,7 +51,7 @@ mod token_spike;
 mod tool_call_cycle;
 mod tool_error_ignored;
 mod tool_error_rate;
-mod tool_facts;
+pub(crate) mod tool_facts;
 mod tool_retry_storm;
 mod truncated_output;
 mod turns;
