@@ -14,6 +14,7 @@ use aho_corasick::AhoCorasick;
 use pisama_trace::{Span, SpanKind, Status};
 use serde_json::Value;
 
+use super::missing_confirmation::action_stem;
 use crate::view::{Idx, TraceView};
 
 /// The tool's name: the tool call's own name, else the span's.
@@ -56,6 +57,8 @@ pub(crate) fn has_outcome(span: &Span) -> bool {
 pub(crate) struct ToolFacts<'t> {
     failure: Option<&'t str>,
     code_tool: bool,
+    /// [`super::missing_confirmation::action_stem`] of the tool's name.
+    action_stem: Option<&'static str>,
 }
 
 impl<'t> ToolFacts<'t> {
@@ -65,7 +68,16 @@ impl<'t> ToolFacts<'t> {
         ToolFacts {
             failure: failure_text_uncached(view, i, exit_code),
             code_tool: is_code_tool_uncached(view, i, exit_code),
+            action_stem: action_stem(tool_name(view, i)),
         }
+    }
+}
+
+/// The consequential action a tool call performs ([`action_stem`] of its [`tool_name`]).
+pub(crate) fn tool_action_stem(view: &TraceView<'_>, i: Idx) -> Option<&'static str> {
+    match view.tool_facts(i) {
+        Some(facts) => facts.action_stem,
+        None => action_stem(tool_name(view, i)),
     }
 }
 
