@@ -12,10 +12,11 @@
 //!   agent; among equally strong ones the earliest step wins, because later failures in a run
 //!   are usually consequences of earlier ones.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashMap;
 
 use crate::engine::round3;
 use crate::finding::{Attribution, Finding, Tier, Verdict};
+use crate::text::common_sorted;
 use crate::view::TraceView;
 
 /// Default score at or above which a trace fails.
@@ -37,25 +38,58 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
             .then(a.detector.cmp(&b.detector))
             .then(a.summary.cmp(&b.summary))
     });
+    // Each finding is compared only with the kept findings that share an evidence span with
+    // it (the overlap rule needs one), earliest kept first as the rule reads; span ids are
+    // numbered once. Comparing with every kept finding through fresh sets of ids was
+    // quadratic, and ran on one core after the detectors (thousands of findings at 100,000
+    // spans).
+    let mut span_ids: FxHashMap<String, u32> = FxHashMap::default();
     let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+    // Sorted, distinct span numbers of each kept finding, and the kept findings per span.
+    let mut kept_spans: Vec<Vec<u32>> = Vec::with_capacity(findings.len());
+    let mut holders: FxHashMap<u32, Vec<usize>> = FxHashMap::default();
     for f in findings {
-        let spans: HashSet<&str> = f.evidence.iter().map(|e| e.span_id.as_str()).collect();
-        let host = kept.iter_mut().find(|k| {
-            if k.category != f.category || k.detector == f.detector || spans.is_empty() {
+        let mut spans: Vec<u32> = f
+            .evidence
+            .iter()
+            .map(|e| {
+                if let Some(&id) = span_ids.get(e.span_id.as_str()) {
+                    return id;
+                }
+                let id = span_ids.len() as u32;
+                span_ids.insert(e.span_id.clone(), id);
+                id
+            })
+            .collect();
+        spans.sort_unstable();
+        spans.dedup();
+        let mut candidates: Vec<usize> = spans
+            .iter()
+            .filter_map(|s| holders.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let host = candidates.into_iter().find(|&k| {
+            let other = &kept_spans[k];
+            if kept[k].category != f.category || kept[k].detector == f.detector {
                 return false;
             }
-            let other: HashSet<&str> = k.evidence.iter().map(|e| e.span_id.as_str()).collect();
-            let shared = spans.intersection(&other).count();
+            let shared = common_sorted(&spans, other);
             let smaller = spans.len().min(other.len()).max(1);
             shared * 2 >= smaller
         });
-        match host {
-            Some(k) => {
-                if !k.merged.contains(&f.detector) {
-                    k.merged.push(f.detector.clone());
-                }
+        if let Some(k) = host {
+            if !kept[k].merged.contains(&f.detector) {
+                kept[k].merged.push(f.detector.clone());
             }
-            None => kept.push(f),
+        } else {
+            for &s in &spans {
+                holders.entry(s).or_default().push(kept.len());
+            }
+            kept_spans.push(spans);
+            kept.push(f);
         }
     }
     kept

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use pisama_trace::{Role, Span, SpanKind, Status, Trace};
 
 use crate::detectors::tool_facts::ToolFacts;
-use crate::text::sorted_word_shingles;
+use crate::text::{numbers, sorted_word_shingles};
 
 /// Index of a span in `Trace::spans`.
 pub type Idx = usize;
@@ -31,6 +31,12 @@ pub struct TraceView<'t> {
     shingles: OnceLock<Vec<Vec<u64>>>,
     /// [`ToolFacts`] of every tool span (`None` for other spans), asked by several detectors.
     tool_facts: OnceLock<Vec<Option<ToolFacts<'t>>>>,
+    /// Compact JSON of each tool call's arguments; `None` without a call or arguments. Made
+    /// per span by the first detector that asks (not in [`TraceView::build_caches`], which
+    /// every detector waits for).
+    arguments_json: OnceLock<Vec<OnceLock<Option<Box<str>>>>>,
+    /// [`crate::text::numbers`] of each span's text, made per span on first request.
+    numbers: OnceLock<Vec<OnceLock<Box<[f64]>>>>,
 }
 
 /// Word ids of every span, in chunks of [`CHUNK`] spans: span `i` owns
@@ -80,6 +86,8 @@ impl<'t> TraceView<'t> {
             words: OnceLock::new(),
             shingles: OnceLock::new(),
             tool_facts: OnceLock::new(),
+            arguments_json: OnceLock::new(),
+            numbers: OnceLock::new(),
         }
     }
 
@@ -229,6 +237,36 @@ impl<'t> TraceView<'t> {
 
     fn tool_facts_of(&self, i: Idx) -> Option<ToolFacts<'t>> {
         (self.trace.spans[i].kind == SpanKind::Tool).then(|| ToolFacts::of(self, i))
+    }
+
+    /// The arguments of a span's tool call as compact JSON (`serde_json`'s `to_string`, so
+    /// equal arguments read equal); `None` when it has no call or the arguments are null.
+    /// Several detectors compare or scan the arguments of every call.
+    pub fn arguments_json(&self, i: Idx) -> Option<&str> {
+        self.arguments_json
+            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect())
+            .get(i)?
+            .get_or_init(|| self.arguments_json_of(i))
+            .as_deref()
+    }
+
+    /// The numbers in [`TraceView::text`] ([`crate::text::numbers`]), which the fact and
+    /// verification detectors each collect from every tool result and user message.
+    pub fn numbers(&self, i: Idx) -> &[f64] {
+        self.numbers
+            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect())
+            .get(i)
+            .map_or(&[], |n| {
+                n.get_or_init(|| numbers(self.text(i)).into_boxed_slice())
+            })
+    }
+
+    fn arguments_json_of(&self, i: Idx) -> Option<Box<str>> {
+        self.trace.spans[i]
+            .tool
+            .as_ref()
+            .filter(|t| !t.arguments.is_null())
+            .map(|t| t.arguments.to_string().into_boxed_str())
     }
 
     /// The agent of a span, or `"?"`.

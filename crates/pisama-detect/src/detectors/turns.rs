@@ -161,15 +161,16 @@ pub(crate) fn content_words(text: &str) -> Vec<String> {
 pub(crate) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    // Byte-wise: the marks are ASCII, and no byte of a multi-byte character is ASCII, so a
+    // mark's byte is always a whole character.
+    for (i, &b) in text.as_bytes().iter().enumerate() {
         // A mark ends a sentence only before white space or the end (`orders.csv`, `3.5`
         // and URLs stay whole).
-        let boundary = c == '\n'
-            || (matches!(c, '.' | '!' | '?')
-                && chars.peek().is_none_or(|(_, n)| n.is_whitespace()));
+        let boundary = b == b'\n'
+            || (matches!(b, b'.' | b'!' | b'?')
+                && text[i + 1..].chars().next().is_none_or(char::is_whitespace));
         if boundary {
-            let end = i + c.len_utf8();
+            let end = i + 1;
             let s = text[start..end].trim();
             if !s.is_empty() {
                 out.push(s);
@@ -207,6 +208,10 @@ mod tests {
         assert_eq!(
             sentences("Read orders.csv now. Done"),
             vec!["Read orders.csv now.", "Done"]
+        );
+        assert_eq!(
+            sentences("Été fini.\u{a0}Ça va?\nOui! 3.5 ok…"),
+            vec!["Été fini.", "Ça va?", "Oui!", "3.5 ok…"]
         );
         assert_eq!(tail("héllo", 3), "llo");
         assert_eq!(tail("ab", 5), "ab");
