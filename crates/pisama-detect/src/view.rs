@@ -11,7 +11,9 @@ use rustc_hash::FxHashMap;
 
 use pisama_trace::{Role, Span, SpanKind, Status, Trace};
 
+use crate::detectors::dialogue::{Speaker, compute_speaker};
 use crate::detectors::tool_facts::ToolFacts;
+use crate::detectors::turns::{Turn, compute_turns};
 use crate::text::{numbers, sorted_word_shingles};
 
 /// Index of a span in `Trace::spans`.
@@ -37,6 +39,8 @@ pub struct TraceView<'t> {
     arguments_json: OnceLock<Vec<OnceLock<Option<Box<str>>>>>,
     /// [`crate::text::numbers`] of each span's text, made per span on first request.
     numbers: OnceLock<Vec<OnceLock<Box<[f64]>>>>,
+    turns: OnceLock<Vec<Turn<'t>>>,
+    speakers: OnceLock<Vec<Speaker>>,
 }
 
 /// Word ids of every span, in chunks of [`CHUNK`] spans: span `i` owns
@@ -88,6 +92,8 @@ impl<'t> TraceView<'t> {
             tool_facts: OnceLock::new(),
             arguments_json: OnceLock::new(),
             numbers: OnceLock::new(),
+            turns: OnceLock::new(),
+            speakers: OnceLock::new(),
         }
     }
 
@@ -248,6 +254,17 @@ impl<'t> TraceView<'t> {
             .get(i)?
             .get_or_init(|| self.arguments_json_of(i))
             .as_deref()
+    }
+
+    /// Who produced a span's text ([`crate::detectors::dialogue::speaker`]).
+    pub(crate) fn speaker(&self, i: Idx) -> Speaker {
+        self.speakers
+            .get_or_init(|| (0..self.len()).map(|j| compute_speaker(self, j)).collect())[i]
+    }
+
+    /// The conversation's turns ([`crate::detectors::turns::turns`]).
+    pub(crate) fn turns(&self) -> &[Turn<'t>] {
+        self.turns.get_or_init(|| compute_turns(self))
     }
 
     /// The numbers in [`TraceView::text`] ([`crate::text::numbers`]), which the fact and

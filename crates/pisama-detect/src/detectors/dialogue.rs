@@ -27,6 +27,11 @@ pub(crate) enum Speaker {
 }
 
 pub(crate) fn speaker(view: &TraceView<'_>, i: Idx) -> Speaker {
+    view.speaker(i)
+}
+
+/// [`speaker`], computed (the view keeps it for every span: a dozen detectors ask).
+pub(crate) fn compute_speaker(view: &TraceView<'_>, i: Idx) -> Speaker {
     let span = view.span(i);
     match span.kind {
         SpanKind::Tool | SpanKind::Retrieval | SpanKind::Embedding => Speaker::Tool,

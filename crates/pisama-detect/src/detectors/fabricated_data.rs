@@ -91,10 +91,11 @@ fn find(text: &str, lower_task: &str) -> Option<(f64, &'static str, String, usiz
     // something invented in the same message.
     let mut invented = false;
     let (patterns, set) = compiled();
-    let possible = set.matches(text);
-    if !possible.matched_any() {
+    // `is_match` first: no overlapping search for the messages (most) that match nothing.
+    if !set.is_match(text) {
         return None;
     }
+    let possible = set.matches(text);
     for (k, (re, weight, what)) in patterns.iter().enumerate() {
         if !possible.matched(k) {
             continue;

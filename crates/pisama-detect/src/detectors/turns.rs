@@ -93,16 +93,22 @@ pub(crate) fn is_exit_target(name: &str) -> bool {
 }
 
 /// A turn in the conversation: a span with text, its speaker and whether that is a user.
-#[derive(Debug, Clone)]
-pub(crate) struct Turn {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Turn<'t> {
     pub span: Idx,
-    pub speaker: String,
+    pub speaker: &'t str,
     pub user: bool,
 }
 
 /// Conversation spans that carry text, with their speaker. Spans without an agent are users
 /// when they are human input, and are skipped otherwise (system prompts, bookkeeping).
-pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
+/// Worked out once per trace by the view (several detectors ask).
+pub(crate) fn turns<'t>(view: &TraceView<'t>) -> Vec<Turn<'t>> {
+    view.turns().to_vec()
+}
+
+/// [`turns`], computed.
+pub(crate) fn compute_turns<'t>(view: &TraceView<'t>) -> Vec<Turn<'t>> {
     view.conversation()
         .iter()
         .copied()
@@ -119,8 +125,8 @@ pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
             }
             let user = is_user(span);
             let speaker = match (&span.agent, user) {
-                (_, true) => "user".to_owned(),
-                (Some(a), false) => a.clone(),
+                (_, true) => "user",
+                (Some(a), false) => a.as_str(),
                 (None, false) => return None,
             };
             Some(Turn {
