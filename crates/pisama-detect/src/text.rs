@@ -101,7 +101,7 @@ pub fn jaccard_sorted(a: &[u64], b: &[u64]) -> f64 {
 }
 
 /// How many values two sorted lists without duplicates share (one merge pass).
-pub fn common_sorted(a: &[u64], b: &[u64]) -> usize {
+pub fn common_sorted<T: Ord>(a: &[T], b: &[T]) -> usize {
     let (mut x, mut y, mut common) = (0, 0, 0usize);
     while x < a.len() && y < b.len() {
         match a[x].cmp(&b[y]) {

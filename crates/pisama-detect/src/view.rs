@@ -11,7 +11,10 @@ use rustc_hash::FxHashMap;
 
 use pisama_trace::{Role, Span, SpanKind, Status, Trace};
 
-use crate::text::sorted_word_shingles;
+use crate::detectors::dialogue::{Speaker, compute_speaker};
+use crate::detectors::tool_facts::ToolFacts;
+use crate::detectors::turns::{Turn, compute_turns};
+use crate::text::{numbers, sorted_word_shingles};
 
 /// Index of a span in `Trace::spans`.
 pub type Idx = usize;
@@ -28,16 +31,34 @@ pub struct TraceView<'t> {
     lower: OnceLock<Vec<Option<Box<str>>>>,
     words: OnceLock<WordTable>,
     shingles: OnceLock<Vec<Vec<u64>>>,
+    /// [`ToolFacts`] of every tool span (`None` for other spans), asked by several detectors.
+    tool_facts: OnceLock<Vec<Option<ToolFacts<'t>>>>,
+    /// Compact JSON of each tool call's arguments; `None` without a call or arguments. Made
+    /// per span by the first detector that asks (not in [`TraceView::build_caches`], which
+    /// every detector waits for).
+    arguments_json: OnceLock<Vec<OnceLock<Option<Box<str>>>>>,
+    /// [`crate::text::numbers`] of each span's text, made per span on first request.
+    numbers: OnceLock<Vec<OnceLock<Box<[f64]>>>>,
+    turns: OnceLock<Vec<Turn<'t>>>,
+    speakers: OnceLock<Vec<Speaker>>,
 }
 
-/// Word ids of every span, flat: span `i` owns `ids[starts[i]..starts[i + 1]]`. One vector
-/// instead of one per span keeps 100,000 spans from costing 100,000 allocations.
+/// Word ids of every span, in chunks of [`CHUNK`] spans: span `i` owns
+/// `chunks[i / CHUNK].ids[starts[i % CHUNK]..starts[i % CHUNK + 1]]`. One vector per chunk
+/// instead of one per span keeps 100,000 spans from costing 100,000 allocations; keeping the
+/// chunks as they were built (ids rewritten in place to the shared vocabulary) saves copying
+/// every id into one vector, which cost more than building them.
 #[derive(Debug, Default)]
 struct WordTable {
-    ids: Vec<u32>,
-    starts: Vec<usize>,
+    chunks: Vec<WordChunk>,
     /// Ids in order of first occurrence (span order, then position in the span).
     vocabulary: FxHashMap<Box<str>, u32>,
+}
+
+#[derive(Debug, Default)]
+struct WordChunk {
+    ids: Vec<u32>,
+    starts: Vec<usize>,
 }
 
 /// Word-shingle length of [`TraceView::conversation_shingles`].
@@ -68,6 +89,11 @@ impl<'t> TraceView<'t> {
             lower: OnceLock::new(),
             words: OnceLock::new(),
             shingles: OnceLock::new(),
+            tool_facts: OnceLock::new(),
+            arguments_json: OnceLock::new(),
+            numbers: OnceLock::new(),
+            turns: OnceLock::new(),
+            speakers: OnceLock::new(),
         }
     }
 
@@ -119,24 +145,15 @@ impl<'t> TraceView<'t> {
 
     /// Word ids of a span's text (lower-cased alphanumeric runs, shared vocabulary).
     pub fn words(&self, i: Idx) -> &[u32] {
-        let table = self.word_table();
-        &table.ids[table.starts[i]..table.starts[i + 1]]
+        let chunk = &self.word_table().chunks[i / CHUNK];
+        let j = i % CHUNK;
+        &chunk.ids[chunk.starts[j]..chunk.starts[j + 1]]
     }
 
     fn word_table(&self) -> &WordTable {
-        self.words.get_or_init(|| {
-            let (ids, starts, words) = intern_range(self, 0, self.len());
-            let vocabulary = words
-                .into_iter()
-                .enumerate()
-                .map(|(id, w)| (Box::from(w), id as u32))
-                .collect();
-            WordTable {
-                ids,
-                starts,
-                vocabulary,
-            }
-        })
+        // Built in this thread: a parallel build here could run another detector's job on
+        // this thread while it waits, and that job would wait on this very cell.
+        self.words.get_or_init(|| build_word_table(self, false))
     }
 
     /// The id of a word in this trace's vocabulary, if it occurs.
@@ -194,49 +211,7 @@ impl<'t> TraceView<'t> {
             let _ = self.lower.set(lower);
         }
         if self.words.get().is_none() {
-            let chunks: Vec<(Vec<u32>, Vec<usize>, Vec<&str>)> = (0..self.len().div_ceil(CHUNK))
-                .into_par_iter()
-                .map(|c| intern_range(self, c * CHUNK, ((c + 1) * CHUNK).min(self.len())))
-                .collect();
-            let mut vocabulary: FxHashMap<Box<str>, u32> = FxHashMap::default();
-            let global: Vec<Vec<u32>> = chunks
-                .iter()
-                .map(|(_, _, words)| {
-                    words
-                        .iter()
-                        .map(|&w| {
-                            if let Some(&id) = vocabulary.get(w) {
-                                return id;
-                            }
-                            let id = vocabulary.len() as u32;
-                            vocabulary.insert(Box::from(w), id);
-                            id
-                        })
-                        .collect()
-                })
-                .collect();
-            let remapped: Vec<Vec<u32>> = chunks
-                .par_iter()
-                .zip(&global)
-                .map(|((ids, _, _), map)| ids.iter().map(|&l| map[l as usize]).collect())
-                .collect();
-            let mut ids = Vec::with_capacity(remapped.iter().map(Vec::len).sum());
-            let mut starts = Vec::with_capacity(self.len() + 1);
-            for ((_, chunk_starts, _), chunk_ids) in chunks.iter().zip(&remapped) {
-                let base = ids.len();
-                starts.extend(
-                    chunk_starts[..chunk_starts.len() - 1]
-                        .iter()
-                        .map(|s| s + base),
-                );
-                ids.extend_from_slice(chunk_ids);
-            }
-            starts.push(ids.len());
-            let _ = self.words.set(WordTable {
-                ids,
-                starts,
-                vocabulary,
-            });
+            let _ = self.words.set(build_word_table(self, true));
         }
         if self.shingles.get().is_none() {
             let shingles: Vec<Vec<u64>> = self
@@ -247,6 +222,68 @@ impl<'t> TraceView<'t> {
                 .collect();
             let _ = self.shingles.set(shingles);
         }
+        if self.tool_facts.get().is_none() {
+            let facts: Vec<Option<ToolFacts<'t>>> = (0..self.len())
+                .into_par_iter()
+                .with_min_len(CHUNK)
+                .map(|j| self.tool_facts_of(j))
+                .collect();
+            let _ = self.tool_facts.set(facts);
+        }
+    }
+
+    /// The shared [`ToolFacts`] of a tool span; `None` for other spans.
+    pub(crate) fn tool_facts(&self, i: Idx) -> Option<ToolFacts<'t>> {
+        self.tool_facts
+            .get_or_init(|| (0..self.len()).map(|j| self.tool_facts_of(j)).collect())
+            .get(i)
+            .copied()
+            .flatten()
+    }
+
+    fn tool_facts_of(&self, i: Idx) -> Option<ToolFacts<'t>> {
+        (self.trace.spans[i].kind == SpanKind::Tool).then(|| ToolFacts::of(self, i))
+    }
+
+    /// The arguments of a span's tool call as compact JSON (`serde_json`'s `to_string`, so
+    /// equal arguments read equal); `None` when it has no call or the arguments are null.
+    /// Several detectors compare or scan the arguments of every call.
+    pub fn arguments_json(&self, i: Idx) -> Option<&str> {
+        self.arguments_json
+            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect())
+            .get(i)?
+            .get_or_init(|| self.arguments_json_of(i))
+            .as_deref()
+    }
+
+    /// Who produced a span's text ([`crate::detectors::dialogue::speaker`]).
+    pub(crate) fn speaker(&self, i: Idx) -> Speaker {
+        self.speakers
+            .get_or_init(|| (0..self.len()).map(|j| compute_speaker(self, j)).collect())[i]
+    }
+
+    /// The conversation's turns ([`crate::detectors::turns::turns`]).
+    pub(crate) fn turns(&self) -> &[Turn<'t>] {
+        self.turns.get_or_init(|| compute_turns(self))
+    }
+
+    /// The numbers in [`TraceView::text`] ([`crate::text::numbers`]), which the fact and
+    /// verification detectors each collect from every tool result and user message.
+    pub fn numbers(&self, i: Idx) -> &[f64] {
+        self.numbers
+            .get_or_init(|| (0..self.len()).map(|_| OnceLock::new()).collect())
+            .get(i)
+            .map_or(&[], |n| {
+                n.get_or_init(|| numbers(self.text(i)).into_boxed_slice())
+            })
+    }
+
+    fn arguments_json_of(&self, i: Idx) -> Option<Box<str>> {
+        self.trace.spans[i]
+            .tool
+            .as_ref()
+            .filter(|t| !t.arguments.is_null())
+            .map(|t| t.arguments.to_string().into_boxed_str())
     }
 
     /// The agent of a span, or `"?"`.
@@ -265,6 +302,57 @@ impl<'t> TraceView<'t> {
     }
 }
 
+/// The word table of a view, chunk by chunk (in parallel with rayon when `parallel`): each
+/// chunk is tokenized against a vocabulary of its own, then the chunk vocabularies are merged
+/// in chunk order, which gives every word the id of its first occurrence in the whole trace,
+/// and each chunk's ids are rewritten in place.
+fn build_word_table(view: &TraceView<'_>, parallel: bool) -> WordTable {
+    let ranges =
+        (0..view.len().div_ceil(CHUNK)).map(|c| (c * CHUNK, ((c + 1) * CHUNK).min(view.len())));
+    let mut chunks: Vec<(WordChunk, Vec<&str>)> = if parallel {
+        ranges
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(from, to)| intern_range(view, from, to))
+            .collect()
+    } else {
+        ranges
+            .map(|(from, to)| intern_range(view, from, to))
+            .collect()
+    };
+    let mut vocabulary: FxHashMap<Box<str>, u32> = FxHashMap::default();
+    let global: Vec<Vec<u32>> = chunks
+        .iter()
+        .map(|(_, words)| {
+            words
+                .iter()
+                .map(|&w| {
+                    if let Some(&id) = vocabulary.get(w) {
+                        return id;
+                    }
+                    let id = vocabulary.len() as u32;
+                    vocabulary.insert(Box::from(w), id);
+                    id
+                })
+                .collect()
+        })
+        .collect();
+    let remap = |((chunk, _), map): (&mut (WordChunk, Vec<&str>), &Vec<u32>)| {
+        for id in &mut chunk.ids {
+            *id = map[*id as usize];
+        }
+    };
+    if parallel {
+        chunks.par_iter_mut().zip(&global).for_each(remap);
+    } else {
+        chunks.iter_mut().zip(&global).for_each(remap);
+    }
+    WordTable {
+        chunks: chunks.into_iter().map(|(chunk, _)| chunk).collect(),
+        vocabulary,
+    }
+}
+
 /// Lower-case text, or `None` when lower-casing changes nothing. ASCII text (most of it)
 /// takes the byte-wise path, which gives the same result as `str::to_lowercase` there.
 fn lower_of(text: &str) -> Option<Box<str>> {
@@ -280,11 +368,7 @@ fn lower_of(text: &str) -> Option<Box<str>> {
 
 /// Word ids of spans `from..to` against a vocabulary of their own: the ids, where each
 /// span's ids start (plus the end), and the words in order of first occurrence.
-fn intern_range<'v>(
-    view: &'v TraceView<'_>,
-    from: Idx,
-    to: Idx,
-) -> (Vec<u32>, Vec<usize>, Vec<&'v str>) {
+fn intern_range<'v>(view: &'v TraceView<'_>, from: Idx, to: Idx) -> (WordChunk, Vec<&'v str>) {
     let mut vocabulary: FxHashMap<&str, u32> = FxHashMap::default();
     let mut words: Vec<&str> = Vec::new();
     let mut ids = Vec::new();
@@ -300,7 +384,7 @@ fn intern_range<'v>(
         }
     }
     starts.push(ids.len());
-    (ids, starts, words)
+    (WordChunk { ids, starts }, words)
 }
 
 /// Alphanumeric words (with `_`) of at least 2 bytes: the pieces of

@@ -63,7 +63,7 @@ impl Detector for ConversationReset {
         let speakers: HashSet<&str> = turns
             .iter()
             .filter(|t| !t.user && view.span(t.span).kind != SpanKind::Tool)
-            .map(|t| t.speaker.as_str())
+            .map(|t| t.speaker)
             .collect();
         let compare_openings = speakers.len() >= 2;
         // Each agent's opening message, by agent.
@@ -78,8 +78,8 @@ impl Detector for ConversationReset {
                 continue;
             }
             let own = span_prose_shingles(view, t.span, &position, &mut extra);
-            let Some((first_pos, first_span, opening)) = openings.get(t.speaker.as_str()) else {
-                openings.insert(t.speaker.as_str(), (pos, t.span, own));
+            let Some((first_pos, first_span, opening)) = openings.get(t.speaker) else {
+                openings.insert(t.speaker, (pos, t.span, own));
                 continue;
             };
             if pos < min_turns_before || own.len() < MIN_REFERENCE {
@@ -115,7 +115,7 @@ impl Detector for ConversationReset {
                     open_sim,
                     "its own opening message",
                     Some(*first_span),
-                    t.speaker.clone(),
+                    t.speaker.to_owned(),
                 ));
             }
         }

@@ -27,6 +27,11 @@ pub(crate) enum Speaker {
 }
 
 pub(crate) fn speaker(view: &TraceView<'_>, i: Idx) -> Speaker {
+    view.speaker(i)
+}
+
+/// [`speaker`], computed (the view keeps it for every span: a dozen detectors ask).
+pub(crate) fn compute_speaker(view: &TraceView<'_>, i: Idx) -> Speaker {
     let span = view.span(i);
     match span.kind {
         SpanKind::Tool | SpanKind::Retrieval | SpanKind::Embedding => Speaker::Tool,
@@ -173,9 +178,27 @@ const READ_VERBS: &[&str] = &[
 
 /// Whether a tool name starts with a read-only verb (`get_order`, `searchFlights`).
 pub(crate) fn is_read_only_tool(name: &str) -> bool {
-    name_words(name)
-        .first()
-        .is_some_and(|w| READ_VERBS.contains(&w.as_str()))
+    // The first of `name_words(name)`, found without building the words (several detectors
+    // ask this of every tool call).
+    let Some(start) = name.find(char::is_alphanumeric) else {
+        return false;
+    };
+    let mut end = name.len();
+    let mut prev_lower = false;
+    for (k, c) in name[start..].char_indices() {
+        if !c.is_alphanumeric() || (c.is_uppercase() && prev_lower) {
+            end = start + k;
+            break;
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+    }
+    let word = &name[start..end];
+    if word.is_ascii() {
+        READ_VERBS.iter().any(|v| v.eq_ignore_ascii_case(word))
+    } else {
+        let lower: String = word.chars().flat_map(char::to_lowercase).collect();
+        READ_VERBS.contains(&lower.as_str())
+    }
 }
 
 /// Whether a span is a code execution or a tool with a failure (status, error flag, or an
@@ -373,6 +396,28 @@ mod tests {
         assert_eq!(name_words("files.delete"), ["files", "delete"]);
         assert!(name_words("").is_empty());
         assert!(is_read_only_tool("get_reservation_details"));
+        for name in [
+            "getOrder",
+            "GETorder",
+            "__list__files",
+            "searchFlights",
+            "Search",
+            "getter",
+            "ls",
+            "ÉditFile",
+            "\u{212a}ask",
+            "As\u{212a}",
+            "read-file",
+            "",
+            "__",
+            "x1Get",
+            "calc2Total",
+        ] {
+            let slow = name_words(name)
+                .first()
+                .is_some_and(|w| READ_VERBS.contains(&w.as_str()));
+            assert_eq!(is_read_only_tool(name), slow, "{name}");
+        }
         assert!(!is_read_only_tool("cancel_reservation"));
     }
 

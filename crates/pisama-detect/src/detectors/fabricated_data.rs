@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
@@ -22,12 +22,16 @@ pub(crate) struct FabricatedData;
 
 const NO_ACCESS: &str = "no access to the real data";
 
-/// Phrases that put invented data in place of real data, with how strongly each says so.
-fn patterns() -> &'static [(Regex, f64, &'static str)] {
-    static RE: OnceLock<Vec<(Regex, f64, &'static str)>> = OnceLock::new();
+/// A phrase that puts invented data in place of real data, how strongly it says so, and what.
+type Pattern = (Regex, f64, &'static str);
+
+/// The phrases, and the same expressions as one set: one pass over a message tells which of
+/// them can match at all (most messages match none).
+fn compiled() -> &'static (Vec<Pattern>, RegexSet) {
+    static RE: OnceLock<(Vec<Pattern>, RegexSet)> = OnceLock::new();
     RE.get_or_init(|| {
         let nouns = r"(data|dataset|data set|values?|numbers?|figures?|results?|records?|entries|responses?|prices?|statistics|stats|counts?|information|content|table|list)";
-        [
+        let patterns = [
             (
                 format!(r"(?i)\b(hypothetical|dummy|mock|fake|synthetic|placeholder|fictional|fictitious|made[- ]up|simulated|invented|imaginary|arbitrary|sample|example|illustrative|assumed|estimated) {nouns}\b"),
                 0.6,
@@ -56,7 +60,10 @@ fn patterns() -> &'static [(Regex, f64, &'static str)] {
         ]
         .into_iter()
         .filter_map(|(p, w, what)| Regex::new(&p).ok().map(|r| (r, w, what)))
-        .collect()
+        .collect::<Vec<_>>();
+        let set = RegexSet::new(patterns.iter().map(|(re, _, _)| re.as_str()))
+            .expect("the same expressions compile as a set");
+        (patterns, set)
     })
 }
 
@@ -83,7 +90,16 @@ fn find(text: &str, lower_task: &str) -> Option<(f64, &'static str, String, usiz
     // Saying the data is out of reach is honest on its own; it only counts together with
     // something invented in the same message.
     let mut invented = false;
-    for (re, weight, what) in patterns() {
+    let (patterns, set) = compiled();
+    // `is_match` first: no overlapping search for the messages (most) that match nothing.
+    if !set.is_match(text) {
+        return None;
+    }
+    let possible = set.matches(text);
+    for (k, (re, weight, what)) in patterns.iter().enumerate() {
+        if !possible.matched(k) {
+            continue;
+        }
         for m in re.find_iter(text).take(MAX_MATCHES) {
             let sentence = sentence_at(text, m.start());
             // Asking for the data is the right move, not a fabrication.

@@ -69,7 +69,7 @@ impl Detector for FactDrift {
         for &i in &line {
             let text = view.text(i);
             if speaker(view, i) != Speaker::Agent || Some(i) == task_span {
-                sources.extend(numbers(text).into_iter().map(number_key));
+                sources.extend(view.numbers(i).iter().map(|&n| number_key(n)));
                 continue;
             }
             // Group this message's facts by key; a key with several values is a listing.

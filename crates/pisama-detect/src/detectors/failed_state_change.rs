@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::Params;
-use crate::detectors::missing_confirmation::action_stem;
+use crate::detectors::tool_facts::tool_action_stem;
 use crate::detectors::tool_facts::{failure_text, tool_name};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -24,7 +24,7 @@ impl Detector for FailedStateChange {
         let mut open: BTreeMap<(&str, &str), Vec<Idx>> = BTreeMap::new();
         for &t in view.tools() {
             let name = tool_name(view, t);
-            if action_stem(name).is_none() {
+            if tool_action_stem(view, t).is_none() {
                 continue;
             }
             let key = (view.agent(t), name);
@@ -39,7 +39,7 @@ impl Detector for FailedStateChange {
             .iter()
             .copied()
             .rev()
-            .find(|&t| action_stem(tool_name(view, t)).is_some());
+            .find(|&t| tool_action_stem(view, t).is_some());
         let mut hits: Vec<Hit> = open
             .into_iter()
             .filter_map(|((_, name), failed)| {

@@ -136,7 +136,7 @@ fn alternation_hits(view: &TraceView<'_>, min_round_trips: usize) -> Vec<Hit> {
     let turns: Vec<(Idx, String)> = turns(view)
         .into_iter()
         .filter(|t| !t.user)
-        .map(|t| (t.span, t.speaker))
+        .map(|t| (t.span, t.speaker.to_owned()))
         .collect();
     let mut hits = Vec::new();
     let mut start = 0;

@@ -54,7 +54,7 @@ impl Detector for IgnoredAgentInput {
             .into_iter()
             .filter(|t| view.span(t.span).kind != SpanKind::Tool)
             .collect();
-        let speakers: BTreeSet<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
+        let speakers: BTreeSet<&str> = turns.iter().map(|t| t.speaker).collect();
         if speakers.len() < 2 {
             return Vec::new();
         }

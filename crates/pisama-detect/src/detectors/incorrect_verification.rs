@@ -108,7 +108,7 @@ impl Detector for IncorrectVerification {
         let mut restating_reported = false;
         for &i in &line {
             if speaker(view, i) == Speaker::Tool {
-                for n in numbers(view.text(i)) {
+                for &n in view.numbers(i) {
                     tool_numbers.insert(number_key(n));
                 }
                 last_tool = Some(i);

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::number_key;
-use crate::detectors::missing_confirmation::action_stem;
 use crate::detectors::revised_state_change::arguments;
+use crate::detectors::tool_facts::tool_action_stem;
 use crate::detectors::tool_facts::{caller_message, failure_text, result_text, tool_name};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -39,7 +39,7 @@ impl Detector for InventedArgument {
             .tools()
             .iter()
             .copied()
-            .filter(|&t| action_stem(tool_name(view, t)).is_some())
+            .filter(|&t| tool_action_stem(view, t).is_some())
             .collect();
         if actions.is_empty() {
             return Vec::new();

@@ -14,6 +14,7 @@ use crate::catalog::Params;
 use crate::detectors::dialogue::{
     Speaker, is_read_only_tool, name_words, speaker, timeline, tool_name,
 };
+use crate::detectors::tool_facts::tool_action_stem;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
 use crate::view::{Idx, TraceView};
@@ -165,7 +166,7 @@ impl Detector for MissingConfirmation {
                 Speaker::User if !view.text(i).trim().is_empty() => last_user = Some(i),
                 Speaker::Tool => {
                     let name = tool_name(view, i);
-                    let Some(stem) = action_stem(name) else {
+                    let Some(stem) = tool_action_stem(view, i) else {
                         continue;
                     };
                     let failed = view.failed(i);

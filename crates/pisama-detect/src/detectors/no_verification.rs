@@ -144,7 +144,7 @@ fn unbacked(view: &TraceView<'_>, line: &[Idx], answer: Idx) -> Option<f64> {
         .unwrap_or_default();
     for &i in line.iter().filter(|&&i| i < answer) {
         if speaker(view, i) != Speaker::Agent {
-            backed.extend(numbers(view.text(i)).into_iter().map(number_key));
+            backed.extend(view.numbers(i).iter().map(|&n| number_key(n)));
         }
     }
     let wanted: Vec<f64> = numbers(&substance(view.text(answer)))

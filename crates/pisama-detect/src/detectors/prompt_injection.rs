@@ -124,10 +124,11 @@ fn pattern_set() -> &'static RegexSet {
 }
 
 fn signals(text: &str) -> Option<Signal> {
-    let matched = pattern_set().matches(text);
-    if !matched.matched_any() {
+    // `is_match` first: no overlapping search for the texts (most) that match nothing.
+    if !pattern_set().is_match(text) {
         return None;
     }
+    let matched = pattern_set().matches(text);
     let mut families: Vec<&'static str> = Vec::new();
     let mut weight = 0.0f64;
     let mut quote = String::new();

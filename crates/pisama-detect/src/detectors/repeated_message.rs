@@ -21,6 +21,8 @@ const _: () = assert!(CONVERSATION_SHINGLE == 3);
 const BANDS: usize = 16;
 const ROWS: usize = 4;
 const MAX_PER_AGENT: usize = 3;
+/// No candidate in a band.
+const NONE: u32 = u32::MAX;
 
 impl Detector for RepeatedMessage {
     fn id(&self) -> &'static str {
@@ -81,28 +83,53 @@ impl Detector for RepeatedMessage {
         let mut parent: Vec<usize> = (0..messages.len()).collect();
         // Similarity of each message to the earlier one it repeats.
         let mut similarity: Vec<f64> = vec![0.0; messages.len()];
-        // (agent, band, band hash) -> latest message in that bucket.
-        let mut buckets: FxHashMap<(&str, usize, u64), usize> = FxHashMap::default();
-        for (k, &i) in messages.iter().enumerate() {
-            let agent = view.agent(i);
-            let signature = minhash(shingles[k], BANDS * ROWS);
-            let keys: Vec<(&str, usize, u64)> = signature
-                .chunks(ROWS)
-                .enumerate()
-                .map(|(b, rows)| {
+        // The earlier candidates of each message: per band, the latest earlier message of the
+        // same agent whose band hash is the same (`NONE` if there is none), band by band. One
+        // small table per band, reused, instead of one table of every (agent, band, hash):
+        // that table grew to millions of entries at 100,000 spans.
+        let band_hashes: Vec<[u64; BANDS]> = shingles
+            .iter()
+            .map(|shingles| {
+                let signature = minhash(shingles, BANDS * ROWS);
+                let mut hashes = [0u64; BANDS];
+                for (hash, rows) in hashes.iter_mut().zip(signature.chunks(ROWS)) {
                     let mut bytes = [0u8; 8 * ROWS];
                     for (slot, r) in bytes.chunks_exact_mut(8).zip(rows) {
                         slot.copy_from_slice(&r.to_le_bytes());
                     }
-                    (agent, b, fnv(&bytes[..8 * rows.len()]))
-                })
-                .collect();
+                    *hash = fnv(&bytes[..8 * rows.len()]);
+                }
+                hashes
+            })
+            .collect();
+        let mut agent_ids: FxHashMap<&str, u32> = FxHashMap::default();
+        let agent_of: Vec<u32> = messages
+            .iter()
+            .map(|&i| {
+                let next = agent_ids.len() as u32;
+                *agent_ids.entry(view.agent(i)).or_insert(next)
+            })
+            .collect();
+        let mut candidates: Vec<[u32; BANDS]> = vec![[NONE; BANDS]; messages.len()];
+        let mut latest: FxHashMap<(u32, u64), u32> = FxHashMap::default();
+        latest.reserve(messages.len());
+        for b in 0..BANDS {
+            latest.clear();
+            for (k, hashes) in band_hashes.iter().enumerate() {
+                if let Some(c) = latest.insert((agent_of[k], hashes[b]), k as u32) {
+                    candidates[k][b] = c;
+                }
+            }
+        }
+        for (k, &i) in messages.iter().enumerate() {
             let mut best: Option<(usize, f64)> = None;
             let mut seen = Vec::new();
-            for key in &keys {
-                if let Some(&c) = buckets.get(key)
-                    && !seen.contains(&c)
-                {
+            for c in candidates[k]
+                .iter()
+                .filter(|&&c| c != NONE)
+                .map(|&c| c as usize)
+            {
+                if !seen.contains(&c) {
                     seen.push(c);
                     // A span and its ancestor carrying the same text is one message reported
                     // twice (an agent turn and its model call), not a repeat.
@@ -122,9 +149,6 @@ impl Detector for RepeatedMessage {
                 let root = find(&mut parent, c);
                 parent[k] = root;
                 similarity[k] = sim;
-            }
-            for key in keys {
-                buckets.insert(key, k);
             }
         }
         let mut clusters: BTreeMap<usize, Vec<usize>> = BTreeMap::new();

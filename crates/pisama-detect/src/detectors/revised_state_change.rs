@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{Speaker, speaker};
-use crate::detectors::missing_confirmation::action_stem;
+use crate::detectors::tool_facts::tool_action_stem;
 use crate::detectors::tool_facts::{error_line, failure_text, tool_name};
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
@@ -28,7 +28,7 @@ impl Detector for RevisedStateChange {
         let mut hits = Vec::new();
         for &t in view.tools() {
             let name = tool_name(view, t);
-            if action_stem(name).is_none() {
+            if tool_action_stem(view, t).is_none() {
                 continue;
             }
             let key = (view.agent(t), name);

@@ -51,7 +51,7 @@ fn speaking_agents(view: &TraceView<'_>) -> Vec<String> {
     let mut names: Vec<String> = turns(view)
         .into_iter()
         .filter(|t| !t.user && view.span(t.span).kind != SpanKind::Tool)
-        .map(|t| t.speaker)
+        .map(|t| t.speaker.to_owned())
         .chain(view.trace.agents.iter().map(|a| a.name.clone()))
         .collect();
     names.sort_unstable();

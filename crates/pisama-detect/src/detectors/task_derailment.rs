@@ -44,12 +44,17 @@ impl Detector for TaskDerailment {
             .filter(|w| !is_stopword(w))
             .filter_map(|w| view.word_id(w))
             .collect();
+        // Sorted once here: `TfIdf::fit` and `TfIdf::vector` sort what they are given, and
+        // sorting a sorted list is a single pass (the weights do not depend on word order).
         let content = |i: Idx| -> Vec<u32> {
-            view.words(i)
+            let mut words: Vec<u32> = view
+                .words(i)
                 .iter()
                 .copied()
                 .filter(|&w| !stop[w as usize])
-                .collect()
+                .collect();
+            words.sort_unstable();
+            words
         };
         if task_words.len() < 3 {
             return Vec::new();

@@ -3,7 +3,11 @@
 //! One call repeated on its own is `tool-retry-storm`; cycles here have at least two distinct
 //! calls per period.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
@@ -29,11 +33,7 @@ impl Detector for ToolCallCycle {
         let mut hits = Vec::new();
         for (agent, calls) in by_agent {
             let keys = intern(calls.iter().map(|&t| call_key(view, t)));
-            let results = intern(
-                calls
-                    .iter()
-                    .map(|&t| (String::new(), result_text(view, t).to_owned())),
-            );
+            let results = intern(calls.iter().map(|&t| result_text(view, t)));
             for cycle in find_cycles(&keys, min_cycles, max_period) {
                 if let Some(hit) = report(view, agent, &calls, &results, &cycle, min_cycles) {
                     hits.push(hit);
@@ -164,18 +164,16 @@ fn report(
 
 /// Tool name plus arguments; without structured arguments the input text stands in, and
 /// without either the result does (an executor that runs whatever it was sent).
-fn call_key(view: &TraceView<'_>, i: Idx) -> (String, String) {
+fn call_key<'v>(view: &'v TraceView<'_>, i: Idx) -> (&'v str, Cow<'v, str>) {
     let s = view.span(i);
-    let name = tool_name(view, i).to_owned();
-    if let Some(t) = &s.tool
-        && !t.arguments.is_null()
-    {
-        return (name, t.arguments.to_string());
+    let name = tool_name(view, i);
+    if let Some(arguments) = view.arguments_json(i) {
+        return (name, Cow::Borrowed(arguments));
     }
     if let Some(input) = &s.input {
-        return (name, input.text.clone());
+        return (name, Cow::Borrowed(input.text.as_str()));
     }
-    (name, format!("result:{}", result_text(view, i)))
+    (name, Cow::Owned(format!("result:{}", result_text(view, i))))
 }
 
 /// `name(arguments)`, for evidence.
@@ -185,8 +183,8 @@ fn call_text(view: &TraceView<'_>, i: Idx) -> String {
 }
 
 /// Dense ids for equal keys, in order of first appearance.
-fn intern(keys: impl Iterator<Item = (String, String)>) -> Vec<u32> {
-    let mut ids: HashMap<(String, String), u32> = HashMap::new();
+fn intern<K: Hash + Eq>(keys: impl Iterator<Item = K>) -> Vec<u32> {
+    let mut ids: FxHashMap<K, u32> = FxHashMap::default();
     keys.map(|k| {
         let next = ids.len() as u32;
         *ids.entry(k).or_insert(next)

@@ -14,6 +14,7 @@ use aho_corasick::AhoCorasick;
 use pisama_trace::{Span, SpanKind, Status};
 use serde_json::Value;
 
+use super::missing_confirmation::action_stem;
 use crate::view::{Idx, TraceView};
 
 /// The tool's name: the tool call's own name, else the span's.
@@ -49,10 +50,52 @@ pub(crate) fn has_outcome(span: &Span) -> bool {
             .is_some_and(|t| t.is_error || t.result.is_some())
 }
 
+/// What the tool detectors ask of every tool call, worked out once per trace by
+/// [`TraceView`] (half a dozen detectors read every tool result; each used to redo the exit
+/// code and error scans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ToolFacts<'t> {
+    failure: Option<&'t str>,
+    code_tool: bool,
+    /// [`super::missing_confirmation::action_stem`] of the tool's name.
+    action_stem: Option<&'static str>,
+}
+
+impl<'t> ToolFacts<'t> {
+    /// The facts of span `i`, computed (not cached).
+    pub(crate) fn of(view: &TraceView<'t>, i: Idx) -> Self {
+        let exit_code = exit_code(view, i);
+        ToolFacts {
+            failure: failure_text_uncached(view, i, exit_code),
+            code_tool: is_code_tool_uncached(view, i, exit_code),
+            action_stem: action_stem(tool_name(view, i)),
+        }
+    }
+}
+
+/// The consequential action a tool call performs ([`action_stem`] of its [`tool_name`]).
+pub(crate) fn tool_action_stem(view: &TraceView<'_>, i: Idx) -> Option<&'static str> {
+    match view.tool_facts(i) {
+        Some(facts) => facts.action_stem,
+        None => action_stem(tool_name(view, i)),
+    }
+}
+
 /// The failure text of a tool call, if it failed: by status, by its error flag, by a non-zero
 /// exit code, or by a result that plainly starts as an error report. Calls the user declined
 /// are not failures of the tool.
 pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> {
+    match view.tool_facts(i) {
+        Some(facts) => facts.failure,
+        None => failure_text_uncached(view, i, exit_code(view, i)),
+    }
+}
+
+fn failure_text_uncached<'t>(
+    view: &TraceView<'t>,
+    i: Idx,
+    exit_code: Option<i64>,
+) -> Option<&'t str> {
     let s = view.span(i);
     let result = result_text(view, i);
     if is_user_rejection(result) {
@@ -75,7 +118,7 @@ pub(crate) fn failure_text<'t>(view: &TraceView<'t>, i: Idx) -> Option<&'t str> 
             message
         });
     }
-    if exit_code(view, i).is_some_and(|c| c != 0) || reads_as_error(result) {
+    if exit_code.is_some_and(|c| c != 0) || reads_as_error(result) {
         return Some(result);
     }
     None
@@ -142,7 +185,7 @@ pub(crate) fn reads_as_error(text: &str) -> bool {
 
 /// The exit code of a command or code execution: from an `exit_code`-like attribute, else
 /// from `exitcode: N` / `exit code N` / `exit status N` near the start of the output.
-pub(crate) fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
+fn exit_code(view: &TraceView<'_>, i: Idx) -> Option<i64> {
     let s = view.span(i);
     for (key, value) in &s.attributes {
         if (ends_with_ignore_case(key, "exit_code") || ends_with_ignore_case(key, "exitcode"))
@@ -255,12 +298,19 @@ const CODE_TOOL_WORDS: &[&str] = &[
 /// reports an exit code. An executor agent's name (AG2's `Computer_terminal`) counts only for
 /// calls without arguments, where the agent itself is the tool.
 pub(crate) fn is_code_tool(view: &TraceView<'_>, i: Idx) -> bool {
+    match view.tool_facts(i) {
+        Some(facts) => facts.code_tool,
+        None => is_code_tool_uncached(view, i, exit_code(view, i)),
+    }
+}
+
+fn is_code_tool_uncached(view: &TraceView<'_>, i: Idx, exit_code: Option<i64>) -> bool {
     let named = has_code_word;
     let s = view.span(i);
     let argless = s.tool.as_ref().is_none_or(|t| t.arguments.is_null());
     named(tool_name(view, i))
         || (argless && s.agent.as_deref().is_some_and(named))
-        || exit_code(view, i).is_some()
+        || exit_code.is_some()
 }
 
 /// Whether one of [`name_words`] of a name is in `CODE_TOOL_WORDS`, without building the

@@ -4,7 +4,7 @@
 use crate::catalog::Params;
 use crate::engine::{Detector, Hit, HitEvidence};
 use crate::finding::Severity;
-use crate::view::TraceView;
+use crate::view::{Idx, TraceView};
 
 pub(crate) struct ToolRetryStorm;
 
@@ -20,14 +20,14 @@ impl Detector for ToolRetryStorm {
         let mut start = 0;
         while start < tools.len() {
             let first = view.span(tools[start]);
-            let Some(key) = call_key(first) else {
+            let Some(key) = call_key(view, tools[start]) else {
                 start += 1;
                 continue;
             };
             let mut end = start + 1;
             while end < tools.len() {
                 let s = view.span(tools[end]);
-                if s.agent != first.agent || call_key(s).as_ref() != Some(&key) {
+                if s.agent != first.agent || call_key(view, tools[end]) != Some(key) {
                     break;
                 }
                 end += 1;
@@ -87,13 +87,13 @@ impl Detector for ToolRetryStorm {
 /// Tool name plus canonical arguments (compact JSON; equal calls render equal). `None` when
 /// the source does not record the arguments: identical-looking calls without arguments (a code
 /// executor's turns, say) are not evidence of a repeat.
-fn call_key(span: &pisama_trace::Span) -> Option<(String, String)> {
-    match &span.tool {
-        Some(t) if !t.arguments.is_null() => Some((t.name.clone(), t.arguments.to_string())),
-        _ => span
-            .input
-            .as_ref()
-            .filter(|p| !p.text.trim().is_empty())
-            .map(|p| (span.name.clone(), p.text.clone())),
+fn call_key<'v>(view: &'v TraceView<'_>, i: Idx) -> Option<(&'v str, &'v str)> {
+    let span = view.span(i);
+    if let (Some(t), Some(arguments)) = (&span.tool, view.arguments_json(i)) {
+        return Some((t.name.as_str(), arguments));
     }
+    span.input
+        .as_ref()
+        .filter(|p| !p.text.trim().is_empty())
+        .map(|p| (span.name.as_str(), p.text.as_str()))
 }

@@ -93,16 +93,22 @@ pub(crate) fn is_exit_target(name: &str) -> bool {
 }
 
 /// A turn in the conversation: a span with text, its speaker and whether that is a user.
-#[derive(Debug, Clone)]
-pub(crate) struct Turn {
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Turn<'t> {
     pub span: Idx,
-    pub speaker: String,
+    pub speaker: &'t str,
     pub user: bool,
 }
 
 /// Conversation spans that carry text, with their speaker. Spans without an agent are users
 /// when they are human input, and are skipped otherwise (system prompts, bookkeeping).
-pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
+/// Worked out once per trace by the view (several detectors ask).
+pub(crate) fn turns<'t>(view: &TraceView<'t>) -> Vec<Turn<'t>> {
+    view.turns().to_vec()
+}
+
+/// [`turns`], computed.
+pub(crate) fn compute_turns<'t>(view: &TraceView<'t>) -> Vec<Turn<'t>> {
     view.conversation()
         .iter()
         .copied()
@@ -119,8 +125,8 @@ pub(crate) fn turns(view: &TraceView<'_>) -> Vec<Turn> {
             }
             let user = is_user(span);
             let speaker = match (&span.agent, user) {
-                (_, true) => "user".to_owned(),
-                (Some(a), false) => a.clone(),
+                (_, true) => "user",
+                (Some(a), false) => a.as_str(),
                 (None, false) => return None,
             };
             Some(Turn {
@@ -161,15 +167,16 @@ pub(crate) fn content_words(text: &str) -> Vec<String> {
 pub(crate) fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    // Byte-wise: the marks are ASCII, and no byte of a multi-byte character is ASCII, so a
+    // mark's byte is always a whole character.
+    for (i, &b) in text.as_bytes().iter().enumerate() {
         // A mark ends a sentence only before white space or the end (`orders.csv`, `3.5`
         // and URLs stay whole).
-        let boundary = c == '\n'
-            || (matches!(c, '.' | '!' | '?')
-                && chars.peek().is_none_or(|(_, n)| n.is_whitespace()));
+        let boundary = b == b'\n'
+            || (matches!(b, b'.' | b'!' | b'?')
+                && text[i + 1..].chars().next().is_none_or(char::is_whitespace));
         if boundary {
-            let end = i + c.len_utf8();
+            let end = i + 1;
             let s = text[start..end].trim();
             if !s.is_empty() {
                 out.push(s);
@@ -207,6 +214,10 @@ mod tests {
         assert_eq!(
             sentences("Read orders.csv now. Done"),
             vec!["Read orders.csv now.", "Done"]
+        );
+        assert_eq!(
+            sentences("Été fini.\u{a0}Ça va?\nOui! 3.5 ok…"),
+            vec!["Été fini.", "Ça va?", "Oui!", "3.5 ok…"]
         );
         assert_eq!(tail("héllo", 3), "llo");
         assert_eq!(tail("ab", 5), "ab");

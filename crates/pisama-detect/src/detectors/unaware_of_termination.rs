@@ -81,7 +81,7 @@ impl Detector for UnawareOfTermination {
                 .then(|| find_signal(tail(view.text(t.span), 600)))
                 .flatten();
             // A delegate's final answer ends its sub-task, not the run: its caller goes on.
-            let Some(signal) = signal.filter(|_| !delegates.contains(t.speaker.as_str())) else {
+            let Some(signal) = signal.filter(|_| !delegates.contains(t.speaker)) else {
                 k += 1;
                 continue;
             };
