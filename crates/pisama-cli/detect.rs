@@ -136,13 +136,13 @@ pub(crate) fn run(args: &DetectArgs) -> Result<Exit, Failure> {
     })?;
     // `load_ms` is the time detection waited for the reader: all of the reading for one
     // trace, only the part that did not overlap with detection for many.
+    let loaded_and_detected = started.elapsed();
     tracing::debug!(
         detect_ms = detecting.as_millis(),
         load_ms = waiting.as_millis(),
-        total_ms = started.elapsed().as_millis(),
+        total_ms = loaded_and_detected.as_millis(),
         "inputs read and detected"
     );
-    let loaded_and_detected = started.elapsed();
     if let Some(p) = &progress {
         p.finish_and_clear();
     }

@@ -11,6 +11,7 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 use crate::catalog::Params;
 use crate::detectors::dialogue::{
@@ -172,26 +173,31 @@ impl Detector for UnavailableInfoRequested {
         let mut hits: Vec<Hit> = Vec::new();
         // What the user has said they lack so far, and the finding about it if there is one:
         // saying it again makes that finding stronger instead of adding another.
-        let mut said: Vec<(Vec<String>, Option<usize>)> = Vec::new();
+        let mut said: FxHashMap<Vec<String>, Option<usize>> = FxHashMap::default();
         for (pos, &u) in line.iter().enumerate() {
             if speaker(view, u) != Speaker::User {
+                continue;
+            }
+            let user_text = view.text(u);
+            if !inability().is_match(user_text) {
                 continue;
             }
             let Some((reply, tried)) = next_reply(view, &line[pos + 1..]) else {
                 continue;
             };
-            let user_text = view.text(u);
             for m in inability().captures_iter(user_text).take(MAX_MATCHES) {
                 let Some(phrase) = m.get(1) else { continue };
                 let (object, object_said) = object_words(phrase.as_str());
                 if object.is_empty() {
                     continue;
                 }
-                let earlier = said.iter().position(|(o, _)| *o == object);
+                // `None`: never said before; `Some(None)`: said, not reported; `Some(Some(k))`:
+                // reported as `hits[k]`.
+                let earlier = said.get(&object).copied();
+                if earlier.is_none() {
+                    said.insert(object.clone(), None);
+                }
                 if tried {
-                    if earlier.is_none() {
-                        said.push((object, None));
-                    }
                     continue;
                 }
                 let reply_text = view.text(reply);
@@ -199,9 +205,6 @@ impl Detector for UnavailableInfoRequested {
                     .into_iter()
                     .find(|s| re_asks(s, &object))
                 else {
-                    if earlier.is_none() {
-                        said.push((object, None));
-                    }
                     continue;
                 };
                 let whole = m.get(0).map_or(0, |w| w.start());
@@ -217,23 +220,21 @@ impl Detector for UnavailableInfoRequested {
                         ask.trim(),
                     ),
                 ];
-                match earlier {
+                if let Some(Some(k)) = earlier {
                     // Already reported: the same request a second time.
-                    Some(k) if said[k].1.is_some() => {
-                        let hit = &mut hits[said[k].1.unwrap_or_default()];
-                        hit.score = REPEATED_SCORE;
-                        hit.evidence.extend(evidence);
-                        hit.summary = format!(
-                            "the user said more than once that they cannot give the {object_said}, and the agent kept asking for it"
-                        );
-                    }
-                    _ => {
-                        let score = if earlier.is_some() {
-                            REPEATED_SCORE
-                        } else {
-                            SCORE
-                        };
-                        hits.push(Hit {
+                    let hit = &mut hits[k];
+                    hit.score = REPEATED_SCORE;
+                    hit.evidence.extend(evidence);
+                    hit.summary = format!(
+                        "the user said more than once that they cannot give the {object_said}, and the agent kept asking for it"
+                    );
+                } else {
+                    let score = if earlier.is_some() {
+                        REPEATED_SCORE
+                    } else {
+                        SCORE
+                    };
+                    hits.push(Hit {
                             score,
                             severity: None,
                             summary: format!(
@@ -243,12 +244,7 @@ impl Detector for UnavailableInfoRequested {
                             evidence: evidence.into(),
                             ..Hit::default()
                         });
-                        let finding = Some(hits.len() - 1);
-                        match earlier {
-                            Some(k) => said[k].1 = finding,
-                            None => said.push((object, finding)),
-                        }
-                    }
+                    said.insert(object, Some(hits.len() - 1));
                 }
                 break;
             }
