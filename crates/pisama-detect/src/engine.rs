@@ -115,6 +115,8 @@ pub enum EngineError {
 pub struct TraceReport {
     pub verdict: Verdict,
     pub score: f64,
+    /// State-changing tool calls that went through: the run's exposure, part of the score.
+    pub state_changes: u32,
     pub attribution: Option<Attribution>,
     pub findings: Vec<Finding>,
     /// Findings the optional judge rejected as false positives, with its reason. They no
@@ -335,6 +337,7 @@ impl Engine {
         let mut report = TraceReport {
             verdict: Verdict::Pass,
             score: 0.0,
+            state_changes: 0,
             attribution: None,
             findings: verdict::merge_overlapping(findings),
             dismissed: Vec::new(),
@@ -357,7 +360,8 @@ impl Engine {
     }
 
     fn conclude(&self, view: &TraceView<'_>, report: &mut TraceReport) {
-        report.score = verdict::score(&report.findings);
+        report.state_changes = verdict::state_changes(view);
+        report.score = verdict::score(&report.findings, report.state_changes);
         report.verdict = verdict::decide(report.score, self.fail_threshold, self.pass_threshold);
         report.attribution = if report.verdict == Verdict::Pass && !self.assume_failed {
             None

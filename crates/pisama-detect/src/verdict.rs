@@ -9,7 +9,13 @@
 //!   claim and withheld information at once), reported once.
 //! - **Score.** A noisy-OR over findings: `1 − Π (1 − confidence × severity weight)`. Each
 //!   finding is treated as independent evidence that the run failed; info findings barely move
-//!   it, a confident critical one decides it.
+//!   it, a confident critical one decides it. One more term joins the product: the run's
+//!   exposure, [`EXPOSURE_PER_CHANGE`] for each state-changing tool call that went through
+//!   (book, cancel, update, pay, send, delete …), at most [`EXPOSURE_CAP`]. A run that changed
+//!   the world is more likely to have changed it wrongly than one that only read, and this
+//!   orders runs without findings (which would all tie at 0) by how much was at stake. The cap
+//!   is below [`PASS_THRESHOLD`]: exposure alone never makes a run `unsure` or `fail`; it only
+//!   adds to what findings say.
 //! - **Verdict.** `fail` at or above [`FAIL_THRESHOLD`], `pass` below [`PASS_THRESHOLD`],
 //!   `unsure` between (the band the optional judge looks at).
 //! - **Attribution.** The decisive failure is the strongest finding that names a step or an
@@ -18,6 +24,7 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::detectors::tool_facts::{failure_text, tool_action_stem};
 use crate::engine::round3;
 use crate::finding::{Attribution, Finding, Tier, Verdict};
 use crate::view::TraceView;
@@ -111,12 +118,35 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
     kept
 }
 
-/// The noisy-OR failure score of a set of findings, in 0..1.
-pub fn score(findings: &[Finding]) -> f64 {
+/// Exposure added to the score for each state-changing call that went through.
+pub const EXPOSURE_PER_CHANGE: f64 = 0.05;
+/// The most exposure can add on its own; below [`PASS_THRESHOLD`].
+pub const EXPOSURE_CAP: f64 = 0.2;
+const _: () = assert!(EXPOSURE_CAP < PASS_THRESHOLD, "exposure alone must never leave `pass`");
+
+/// State-changing tool calls (an action verb in the tool's name, not a read or a handoff) that
+/// did not fail: what the run changed in the world.
+pub fn state_changes(view: &TraceView<'_>) -> u32 {
+    let count = view
+        .tools()
+        .iter()
+        .filter(|&&t| tool_action_stem(view, t).is_some() && failure_text(view, t).is_none())
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// The exposure term of the score for a run with `changes` state changes.
+pub fn exposure(changes: u32) -> f64 {
+    (f64::from(changes) * EXPOSURE_PER_CHANGE).min(EXPOSURE_CAP)
+}
+
+/// The noisy-OR failure score of a set of findings and the run's exposure, in 0..1.
+pub fn score(findings: &[Finding], state_changes: u32) -> f64 {
     let pass: f64 = findings
         .iter()
         .map(|f| 1.0 - strength(f).clamp(0.0, 1.0))
-        .product();
+        .product::<f64>()
+        * (1.0 - exposure(state_changes));
     round3(1.0 - pass)
 }
 
@@ -287,4 +317,51 @@ pub fn first_substantive_action(view: &TraceView<'_>) -> Option<usize> {
         .copied()
         .find(|&i| acts(i))
         .or_else(|| candidates.first().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pisama_trace::{Span, SpanKind, Status, ToolCall, Trace};
+
+    fn call(name: &str, failed: bool) -> Span {
+        Span {
+            kind: SpanKind::Tool,
+            name: name.to_owned(),
+            status: if failed { Status::Error } else { Status::Ok },
+            tool: Some(Box::new(ToolCall {
+                name: name.to_owned(),
+                is_error: failed,
+                ..ToolCall::default()
+            })),
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn state_changes_count_actions_that_went_through() {
+        let trace = Trace {
+            spans: vec![
+                call("get_reservation_details", false),
+                call("search_direct_flight", false),
+                call("cancel_reservation", true),
+                call("cancel_reservation", false),
+                call("update_reservation_flights", false),
+                call("transfer_to_human_agents", false),
+            ],
+            ..Trace::default()
+        };
+        assert_eq!(state_changes(&TraceView::new(&trace)), 2);
+    }
+
+    #[test]
+    fn exposure_orders_runs_but_never_decides_alone() {
+        assert!(score(&[], 0).abs() < 1e-12);
+        assert!(score(&[], 1) < score(&[], 2));
+        assert!((score(&[], 1_000) - EXPOSURE_CAP).abs() < 1e-9);
+        assert_eq!(
+            decide(score(&[], u32::MAX), FAIL_THRESHOLD, PASS_THRESHOLD),
+            Verdict::Pass
+        );
+    }
 }

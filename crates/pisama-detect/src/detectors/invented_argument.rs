@@ -91,9 +91,16 @@ impl Detector for InventedArgument {
                 .join(", ");
             let name = tool_name(view, t);
             let went_through = failure_text(view, t).is_none();
+            // A rejected call did nothing with the made-up value: the tool caught it, so the
+            // finding is one step milder (the attempt still shows the agent composes values).
+            let severity = match (has_id, went_through) {
+                (true, true) => None,
+                (true, false) | (false, true) => Some(Severity::Low),
+                (false, false) => Some(Severity::Info),
+            };
             hits.push(Hit {
                 score: if has_id { 0.65 } else { 0.5 },
-                severity: (!has_id).then_some(Severity::Low),
+                severity,
                 summary: format!(
                     "`{name}` {} with {listed}, which appear{} nowhere earlier in the run",
                     if went_through {
