@@ -72,7 +72,7 @@ pub(crate) fn write_text(
         let rep = &r.report;
         writeln!(
             out,
-            "{}{}{}  {}{}{}{} score {:.2}  {}[{}, {} agent(s)]{}",
+            "{}{}{}  {}{}{}{} score {:.2}  {}[{}, {} agent(s){}]{}",
             st.bold,
             r.source,
             st.reset,
@@ -84,6 +84,12 @@ pub(crate) fn write_text(
             st.dim,
             r.format,
             r.agents.len(),
+            // The exposure part of the score: without it a score with no findings is a puzzle.
+            match rep.state_changes {
+                0 => String::new(),
+                1 => ", 1 state change".to_owned(),
+                n => format!(", {n} state changes"),
+            },
             st.reset
         )?;
         if let Some(a) = &rep.attribution {

@@ -122,7 +122,10 @@ pub fn merge_overlapping(mut findings: Vec<Finding>) -> Vec<Finding> {
 pub const EXPOSURE_PER_CHANGE: f64 = 0.05;
 /// The most exposure can add on its own; below [`PASS_THRESHOLD`].
 pub const EXPOSURE_CAP: f64 = 0.2;
-const _: () = assert!(EXPOSURE_CAP < PASS_THRESHOLD, "exposure alone must never leave `pass`");
+const _: () = assert!(
+    EXPOSURE_CAP < PASS_THRESHOLD,
+    "exposure alone must never leave `pass`"
+);
 
 /// State-changing tool calls (an action verb in the tool's name, not a read or a handoff) that
 /// did not fail: what the run changed in the world.
