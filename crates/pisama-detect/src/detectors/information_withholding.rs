@@ -24,7 +24,7 @@ fn mentions_problem() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r"(?i)\b(?:error|errors|fail|fails|failed|failing|failure|unable|cannot|can't|can not|couldn't|could not|wasn't able|was not able|not found|no such|doesn't exist|does not exist|not exist|invalid|denied|unavailable|not available|timed out|timeout|exception|warning|issue|problem|unfortunately|sorry|missing|unsuccessful|didn't work|did not work|incorrect|wrong|mismatch|verify|double-check|check again|seems|appears|looks like|retry|again)\b",
+            r"(?i)\b(?:error|errors|fail|fails|failed|failing|failure|unable|cannot|can't|can not|couldn't|could not|wasn't able|was not able|not found|no such|doesn't exist|does not exist|not exist|invalid|denied|unavailable|not available|timed out|timeout|(?:is|was|are|were|went) down|outage|unreachable|offline|not responding|unresponsive|exception|warning|issue|problem|unfortunately|sorry|missing|unsuccessful|didn't work|did not work|incorrect|wrong|mismatch|verify|double-check|check again|seems|appears|looks like|retry|again)\b",
         )
         .expect("valid regex")
     })

@@ -125,17 +125,26 @@ impl Detector for SlowSpan {
             }
             hits.push(Hit {
                 score: (0.7 + 0.08 * (n as f64 - 1.0)).min(0.95),
-                severity: Some(if n >= 3 && !recovered {
+                // A timeout the run got past (the same call later succeeded) cost time, not
+                // the result.
+                severity: Some(if recovered {
+                    Severity::Low
+                } else if n >= 3 {
                     Severity::High
                 } else {
                     Severity::Medium
                 }),
                 summary: format!(
-                    "{what} timed out{}",
+                    "{what} timed out{}{}",
                     if n > 1 {
                         format!(" {n} times")
                     } else {
                         String::new()
+                    },
+                    if recovered {
+                        "; a later call succeeded"
+                    } else {
+                        ""
                     }
                 ),
                 at: Some(first),

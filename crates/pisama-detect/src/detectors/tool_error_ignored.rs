@@ -72,6 +72,11 @@ const ACK_WORDS: &[&str] = &[
     "stuck",
     "aborted",
     "hung",
+    // A service that failed is often reported as out of order rather than as an error.
+    "outage",
+    "unreachable",
+    "offline",
+    "unresponsive",
 ];
 
 /// Phrases with the same meaning that span several words or contractions.
@@ -96,6 +101,15 @@ const ACK_PHRASES: &[&str] = &[
     "another way",
     "different approach",
     "timed out",
+    "is down",
+    "was down",
+    "are down",
+    "were down",
+    "went down",
+    "not responding",
+    "did not respond",
+    "didn't respond",
+    "no response",
     "not sufficient",
     "not eligible",
     "ineligible",
@@ -205,6 +219,15 @@ impl Detector for ToolErrorIgnored {
                 next_message[i + 1]
             };
         }
+        // model_calls_before[i]: model calls among spans 0..i, to tell a retry (a new decision)
+        // from a call issued together with the failed one.
+        let mut model_calls_before = Vec::with_capacity(view.len() + 1);
+        let mut calls = 0u32;
+        for i in 0..view.len() {
+            model_calls_before.push(calls);
+            calls += u32::from(view.span(i).kind == pisama_trace::SpanKind::Llm);
+        }
+        model_calls_before.push(calls);
         let ack_ids: Vec<u32> = ACK_WORDS.iter().filter_map(|w| view.word_id(w)).collect();
         let success_ids: Vec<u32> = SUCCESS_WORDS
             .iter()
@@ -220,10 +243,20 @@ impl Detector for ToolErrorIgnored {
             let Some(m) = next_message[t] else {
                 continue;
             };
-            if retried_before(view, tools, k, m, max_retry_scan) || comes_with_attempt(view, m) {
+            if retried_before(view, tools, k, m, max_retry_scan, &model_calls_before)
+                || comes_with_attempt(view, m)
+            {
                 continue;
             }
             if acknowledges(view, m, &ack_ids, error) {
+                continue;
+            }
+            // The same tool succeeding later for the same agent: the failure was dealt with
+            // (a failing test run, a diagnosis, a fix, a green run), unless the message in
+            // between already claimed success.
+            if !claims_success(view, m, &success_ids)
+                && succeeded_later(view, tools, k, max_retry_scan)
+            {
                 continue;
             }
             ignored.entry(m).or_default().push((t, error));
@@ -233,8 +266,7 @@ impl Detector for ToolErrorIgnored {
             let Some(&(first, error)) = failures.first() else {
                 continue;
             };
-            let claims_success = view.words(m).iter().any(|w| success_ids.contains(w))
-                || SUCCESS_PHRASES.iter().any(|p| view.lower(m).contains(p));
+            let claims_success = claims_success(view, m, &success_ids);
             let is_last = last_message == Some(m);
             let mut score: f64 = 0.55;
             if claims_success {
@@ -303,14 +335,50 @@ fn retried_before(
     k: usize,
     message: Idx,
     max_scan: usize,
+    model_calls_before: &[u32],
 ) -> bool {
     let failed = tools[k];
-    let parent = view.span(failed).parent;
     tools[k + 1..]
         .iter()
         .take(max_scan)
         .take_while(|&&u| u < message)
-        .any(|&u| parent.is_none() || view.span(u).parent != parent)
+        .any(|&u| !issued_together(view, failed, u, model_calls_before))
+}
+
+/// Whether message `m` reports success.
+fn claims_success(view: &TraceView<'_>, m: Idx, success_ids: &[u32]) -> bool {
+    view.words(m).iter().any(|w| success_ids.contains(w))
+        || SUCCESS_PHRASES.iter().any(|p| view.lower(m).contains(p))
+}
+
+/// Whether a later call of the same tool by the same agent (within `max_scan` calls)
+/// succeeded.
+fn succeeded_later(view: &TraceView<'_>, tools: &[Idx], k: usize, max_scan: usize) -> bool {
+    let failed = tools[k];
+    let name = tool_name(view, failed);
+    tools[k + 1..].iter().take(max_scan).any(|&u| {
+        tool_name(view, u) == name
+            && view.span(u).agent == view.span(failed).agent
+            && failure_text(view, u).is_none()
+    })
+}
+
+/// Whether call `u` was issued together with the earlier call `failed` (parallel calls of one
+/// decision), so it cannot be a reaction to the failure. With real timestamps: `u` started
+/// before `failed` ended. Without: both have the same parent and no model call came between
+/// them (a model call in between is a new decision, even when both calls hang under one agent
+/// span, as OpenInference and Codex traces nest them).
+fn issued_together(view: &TraceView<'_>, failed: Idx, u: Idx, model_calls_before: &[u32]) -> bool {
+    let (f, s) = (view.span(failed), view.span(u));
+    if !f.time_inferred
+        && !s.time_inferred
+        && let (Some(end), Some(start)) = (f.end_ns, s.start_ns)
+    {
+        return start < end;
+    }
+    f.parent.is_some()
+        && s.parent == f.parent
+        && model_calls_before[u] == model_calls_before[failed + 1]
 }
 
 /// A message that carries a new attempt itself: tool calls of its own, or a code block for
