@@ -97,6 +97,11 @@ impl<'t> TraceView<'t> {
         }
     }
 
+    /// The trace this view is over.
+    pub fn trace(&self) -> &'t Trace {
+        self.trace
+    }
+
     pub fn span(&self, i: Idx) -> &'t Span {
         &self.trace.spans[i]
     }

@@ -23,7 +23,7 @@ pub(crate) struct NoVerification;
 fn admits_failure() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?i)\b(error|errors|fail|failed|fails|failure|unable|couldn'?t|could not|can'?t|cannot|unfortunately|not able|issue|problem|not possible|did not work|didn'?t work|unavailable|not available|timed out|(?:is|was|are|were|went) down|outage|unreachable|offline|not responding|unresponsive)\b")
+        Regex::new(r"(?i)\b(error|errors|fail|failed|fails|failure|unable|couldn'?t|could not|can'?t|cannot|unfortunately|not able|issue|problem|not possible|did not work|didn'?t work|unavailable|not available|timed out|(?:is|was|are|were|went) down|outage|unreachable|offline|not responding|unresponsive|bug|bugs|broken|crash|crashed|crashes)\b")
             .expect("valid regex")
     })
 }

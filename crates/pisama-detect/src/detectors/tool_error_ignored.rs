@@ -107,6 +107,9 @@ const ACK_PHRASES: &[&str] = &[
     "were down",
     "went down",
     "not responding",
+    "not installed",
+    "isn't installed",
+    "aren't installed",
     "did not respond",
     "didn't respond",
     "no response",
@@ -345,6 +348,28 @@ fn retried_before(
         .any(|&u| !issued_together(view, failed, u, model_calls_before))
 }
 
+/// `RefundWindowClosed` as "refund window closed": the lower-cased words of a CamelCase
+/// name of at least two words, or `None`.
+fn camel_case_words(name: &str) -> Option<String> {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric())
+        || !name.starts_with(|c: char| c.is_ascii_uppercase())
+    {
+        return None;
+    }
+    let mut phrase = String::with_capacity(name.len() + 4);
+    let mut words = 0;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if words > 0 {
+                phrase.push(' ');
+            }
+            words += 1;
+        }
+        phrase.push(c.to_ascii_lowercase());
+    }
+    (words >= 2 && !name.chars().all(|c| c.is_ascii_uppercase())).then_some(phrase)
+}
+
 /// Whether message `m` reports success.
 fn claims_success(view: &TraceView<'_>, m: Idx, success_ids: &[u32]) -> bool {
     view.words(m).iter().any(|w| success_ids.contains(w))
@@ -417,6 +442,16 @@ fn acknowledges(view: &TraceView<'_>, m: Idx, ack_ids: &[u32], error: &str) -> b
     {
         return true;
     }
+    // An error class in CamelCase (`RefundWindowClosed: ...`) said in words ("the refund
+    // window closed").
+    if head(error, 2000)
+        .split(':')
+        .filter_map(|part| part.split_whitespace().last())
+        .filter_map(camel_case_words)
+        .any(|phrase| lower.contains(&phrase))
+    {
+        return true;
+    }
     // A negation plus a content word of the error: the failure restated in other words.
     let negated = NEGATIONS
         .iter()
@@ -434,6 +469,17 @@ fn acknowledges(view: &TraceView<'_>, m: Idx, ack_ids: &[u32], error: &str) -> b
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn camel_case_error_names_in_words() {
+        assert_eq!(
+            camel_case_words("RefundWindowClosed").as_deref(),
+            Some("refund window closed")
+        );
+        assert_eq!(camel_case_words("Error"), None);
+        assert_eq!(camel_case_words("ENOENT"), None);
+        assert_eq!(camel_case_words("refund_window"), None);
+    }
+
     use super::*;
     use pisama_trace::load::{LoadOptions, load_bytes};
 

@@ -68,16 +68,37 @@ impl<'t> ToolFacts<'t> {
         ToolFacts {
             failure: failure_text_uncached(view, i, exit_code),
             code_tool: is_code_tool_uncached(view, i, exit_code),
-            action_stem: action_stem(tool_name(view, i)),
+            action_stem: call_action_stem(view, i),
         }
     }
+}
+
+/// [`action_stem`] of a call's tool name, unless the call hands the conversation to another
+/// agent of the run (`transfer_to_billing` in a swarm, or a call the adapter marked as a
+/// handoff): passing the turn is not an action on the world.
+fn call_action_stem(view: &TraceView<'_>, i: Idx) -> Option<&'static str> {
+    let name = tool_name(view, i);
+    let stem = action_stem(name)?;
+    if view.span(i).handoff.is_some() {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    // `transfer_to_user` hands the turn back to the user (AutoGen swarms).
+    if matches!(lower.as_str(), "transfer_to_user" | "handoff_to_user") {
+        return None;
+    }
+    let names_agent = view.trace().agents.iter().any(|a| {
+        let agent = a.name.to_ascii_lowercase();
+        agent.len() >= 3 && lower.len() > agent.len() && lower.ends_with(&agent)
+    });
+    (!names_agent).then_some(stem)
 }
 
 /// The consequential action a tool call performs ([`action_stem`] of its [`tool_name`]).
 pub(crate) fn tool_action_stem(view: &TraceView<'_>, i: Idx) -> Option<&'static str> {
     match view.tool_facts(i) {
         Some(facts) => facts.action_stem,
-        None => action_stem(tool_name(view, i)),
+        None => call_action_stem(view, i),
     }
 }
 
