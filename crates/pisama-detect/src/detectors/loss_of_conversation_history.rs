@@ -197,7 +197,8 @@ fn id_like_tokens<'t>(id_token: &Regex, text: &'t str) -> Vec<regex::Match<'t>> 
             digits += usize::from(bytes[k].is_ascii_digit());
             k += 1;
         }
-        if digits < 2 {
+        // A match is at least five characters of the run (`#` aside).
+        if digits < 2 || k - start < 5 {
             continue;
         }
         // One character after the run (it may be several bytes) for the final `\b`.
@@ -227,10 +228,14 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
             out.push((slot, v.to_owned()));
         }
     };
-    if let Some(m) = p.email.find(text) {
+    // An address holds an `@`: a byte search, where the pattern would scan every text.
+    if text.contains('@')
+        && let Some(m) = p.email.find(text)
+    {
         add(Slot::Email, m.as_str(), &mut out);
     }
-    if let Some(c) = p.name_given.captures(text)
+    if may_give_name(text)
+        && let Some(c) = p.name_given.captures(text)
         && let Some(m) = c.get(1)
     {
         add(Slot::Name, m.as_str(), &mut out);
@@ -301,6 +306,17 @@ fn values_in(text: &str, asked: &[Slot]) -> Vec<(Slot, String)> {
         }
     }
     out
+}
+
+/// Whether `Patterns::name_given` can match: each of its phrasings holds `name` ("my name
+/// is"), `his` ("this is") or an `I` before a space or an apostrophe ("I am", "I'm"). The
+/// pattern is case-sensitive there, and `\s` and `char::is_whitespace` are the same set.
+fn may_give_name(text: &str) -> bool {
+    text.contains("name")
+        || text.contains("his")
+        || text
+            .match_indices('I')
+            .any(|(k, _)| text[k + 1..].starts_with(|c: char| c == '\'' || c.is_whitespace()))
 }
 
 /// The question sentence of an agent message and the slots it asks for.
