@@ -17,17 +17,20 @@
 //! when no array was streamed, the skeleton *is* the document ([`Read::Document`]) and nothing
 //! is read twice.
 //!
-//! Every element is still parsed as a `Value` by the same deserializer, from the document's
-//! root, so nesting limits, number ranges and error positions are those of the general path;
-//! any error sends the caller back to the general path, which reports it as before.
+//! Every element is still parsed by `serde_json` as the general path would (the spans after
+//! the first from their own text, in parallel batches: [`read_span_elements`]), so nesting
+//! limits and number ranges are those of the general path; any error sends the caller back to
+//! the general path, which reports it, with its position, as before.
 
 use std::fmt;
 
+use rayon::prelude::*;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::adapters::otlp::{Collected, DocPlace};
-use crate::adapters::pisama_spans::{SpanElement, SpanStream};
+use crate::adapters::pisama_spans::{ReadySpan, SpanElement, SpanStream};
 use crate::adapters::{AdapterResult, Doc, Input};
 use crate::model::Format;
 use crate::sniff::{self, Detection, Framing};
@@ -134,6 +137,133 @@ fn expected_otlp_spans(text_len: usize, first: &Value) -> usize {
     (text_len / first_len.max(1))
         .saturating_mul(spans)
         .min(text_len / 64)
+}
+
+/// Span elements parsed per parallel batch. A document with fewer spans than this after
+/// the first is read on the calling thread alone.
+const PARSE_BATCH: usize = 1024;
+
+/// Deepest nesting of a span element read in a batch, the element itself being level 1.
+/// `serde_json` fails at 128 levels; inside the document an element starts two levels down
+/// (the object, the `spans` array), so it may nest 125 deep, where parsed on its own it could
+/// nest 127. A deeper element is not parsed here: the read fails, and the general path reports
+/// the error as before.
+const MAX_ELEMENT_DEPTH: usize = 125;
+
+/// Reads the span elements after the first into `spans`, in document order. The document's
+/// deserializer only finds where each element ends (as a `&RawValue`, checking the JSON
+/// syntax on the way); the elements of a batch are then parsed and converted to spans on the
+/// rayon pool while this thread finds the next batch and adds the one before to the trace.
+/// Parsing and converting were most of the reading and ran on one core. Each element is
+/// parsed by the same `SpanElement` deserializer and converted by the same code as before, so
+/// a document that reads without error gives the same trace; any error (including an element
+/// nested deeper than the document would allow) fails the read, and the caller reads the text
+/// again the general way, which reports it.
+fn read_span_elements<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    spans: &mut SpanStream,
+    input: &Input,
+) -> Result<(), A::Error> {
+    // Index of the first element of `current` (the first span was read before).
+    let mut first = 1;
+    let mut current = next_batch(seq)?;
+    if current.len() < PARSE_BATCH {
+        // A small document: not worth waking the pool.
+        for (k, raw) in current.iter().enumerate() {
+            let i = first + k;
+            let element = parse_element(raw).map_err(de::Error::custom)?;
+            spans.push_element(element, i, input.at(format!("/spans/{i}")));
+        }
+        return Ok(());
+    }
+    let mut ready: Vec<ReadySpan> = Vec::new();
+    while !(current.is_empty() && ready.is_empty()) {
+        // A batch shorter than a full one was the last.
+        let more = current.len() == PARSE_BATCH;
+        let mut converting = Ok(Vec::new());
+        let mut scanned = Ok(Vec::new());
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| {
+                converting = current
+                    .par_iter()
+                    .enumerate()
+                    .with_min_len(64)
+                    .map(|(k, raw)| {
+                        let i = first + k;
+                        let element = parse_element(raw)?;
+                        Ok(ReadySpan::new(element, i, input.at(format!("/spans/{i}"))))
+                    })
+                    .collect::<Result<Vec<_>, serde_json::Error>>();
+            });
+            if more {
+                scanned = next_batch(seq);
+            }
+            // The batch before, in order.
+            let before = first - ready.len();
+            for (k, span) in ready.drain(..).enumerate() {
+                spans.push_ready(span, before + k);
+            }
+        });
+        ready = converting.map_err(de::Error::custom)?;
+        first += current.len();
+        current = scanned?;
+    }
+    Ok(())
+}
+
+/// The text of the next [`PARSE_BATCH`] elements at most (fewer at the end of the array).
+fn next_batch<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<Vec<&'de str>, A::Error> {
+    let mut batch = Vec::with_capacity(PARSE_BATCH);
+    while batch.len() < PARSE_BATCH {
+        match seq.next_element::<&'de RawValue>()? {
+            Some(raw) => batch.push(raw.get()),
+            None => break,
+        }
+    }
+    Ok(batch)
+}
+
+/// One span element parsed on its own (see [`read_span_elements`]).
+fn parse_element(raw: &str) -> Result<SpanElement, serde_json::Error> {
+    if nesting_depth(raw) > MAX_ELEMENT_DEPTH {
+        return Err(de::Error::custom("span element nested too deeply"));
+    }
+    serde_json::from_str(raw)
+}
+
+/// The deepest nesting of arrays and objects in `raw`, valid JSON text, or (where that is
+/// at most [`MAX_ELEMENT_DEPTH`]) its number of opening brackets, which bounds it: a quick
+/// count that settles almost every element.
+fn nesting_depth(raw: &str) -> usize {
+    let bytes = raw.as_bytes();
+    let opening = bytes.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if opening <= MAX_ELEMENT_DEPTH {
+        return opening;
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The span list being streamed, and where its elements go.
@@ -297,12 +427,7 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
                 &first,
             )));
             spans.push(first, 0, self.input.at("/spans/0"));
-            let mut i = 1;
-            // The other spans are read into the adapter's fields directly, never as maps.
-            while let Some(element) = seq.next_element::<SpanElement>()? {
-                spans.push_element(element, i, self.input.at(format!("/spans/{i}")));
-                i += 1;
-            }
+            read_span_elements(&mut seq, &mut spans, self.input)?;
             Stream::PisamaSpans(spans)
         } else {
             // The JSON Pointer of the array, as the adapter names it.
@@ -733,6 +858,59 @@ mod tests {
         ];
         for (doc, want) in cases {
             assert_eq!(check(&doc, "odd.json"), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn batched_elements_match_the_general_path() {
+        // Past the first element, spans are cut out of the text and parsed on their own, in
+        // batches on several threads: odd elements anywhere in a batch, at its edges and in
+        // the last (short, full or empty) batch must read as in the general path.
+        let span = |i: usize, extra: &str| {
+            format!(r#"{{"span_id": "s{i}", "name": "x [ {{ \" \\", "kind": "llm"{extra}}}"#)
+        };
+        let doc = |n: usize, odd_at: usize, odd: &str| {
+            let spans: Vec<String> = (0..n)
+                .map(|i| {
+                    if i == odd_at {
+                        odd.to_owned()
+                    } else {
+                        span(i, "")
+                    }
+                })
+                .collect();
+            format!("{{\"spans\": [\n{}\n]}}", spans.join(",\n  "))
+        };
+        for n in [
+            PARSE_BATCH,
+            PARSE_BATCH + 1,
+            2 * PARSE_BATCH + 1,
+            3 * PARSE_BATCH,
+        ] {
+            for odd_at in [1, PARSE_BATCH, PARSE_BATCH + 1, n - 1] {
+                if odd_at >= n {
+                    continue;
+                }
+                assert_eq!(check(&doc(n, odd_at, "42"), "odd.json"), Outcome::Built);
+                assert_eq!(
+                    check(&doc(n, odd_at, r#"{"span_id": }"#), "odd.json"),
+                    Outcome::Invalid
+                );
+                for depth in 121..=126 {
+                    let deep = "[".repeat(depth) + &"]".repeat(depth);
+                    let text = doc(
+                        n,
+                        odd_at,
+                        &span(odd_at, &format!(r#", "attributes": {{"d": {deep}}}"#)),
+                    );
+                    let streamed_ok = !matches!(check(&text, "deep.json"), Outcome::Invalid);
+                    assert_eq!(
+                        streamed_ok,
+                        serde_json::from_str::<Value>(&text).is_ok(),
+                        "{n} {odd_at} {depth}"
+                    );
+                }
+            }
         }
     }
 

@@ -145,22 +145,29 @@ impl SpanStream {
         i: usize,
         source: crate::model::SourceRef,
     ) {
+        self.push_ready(ReadySpan::new(element, i, source), i);
+    }
+
+    /// Adds span `i` of the document, converted already.
+    pub(crate) fn push_ready(&mut self, ready: ReadySpan, i: usize) {
         self.count += 1;
-        let SpanElement::Span(mut fields) = element else {
+        let ReadySpan {
+            span: Some(span),
+            parent,
+            trace_id,
+        } = ready
+        else {
             self.builder
                 .warn(format!("span {i} is not an object; skipped"));
             return;
         };
         if self.span_trace_id.is_none() {
-            self.span_trace_id = fields
-                .trace_id
+            self.span_trace_id = trace_id
                 .as_ref()
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned);
         }
-        let parent = string(fields.parent_id.take());
-        let span = convert(&mut fields, i, source);
         let idx = self.builder.push(span);
         if let Some(p) = parent {
             self.builder.set_parent_id(idx, p);
@@ -192,6 +199,39 @@ impl SpanStream {
             }
         }
         Ok(vec![Parsed::unlabelled(b.finish())])
+    }
+}
+
+/// A span element converted on its own: all that [`SpanStream::push_element`] does before it
+/// touches the trace being built, so that it can be done for many elements at once on other
+/// threads (`crate::streamed`) and the elements then added in order.
+pub(crate) struct ReadySpan {
+    /// `None` when the element is not an object.
+    span: Option<Span>,
+    /// The parent's native id.
+    parent: Option<String>,
+    /// The element's `trace_id`, whatever it is.
+    trace_id: Option<Value>,
+}
+
+impl ReadySpan {
+    /// Span `i` of the document, from `element`.
+    pub(crate) fn new(element: SpanElement, i: usize, source: crate::model::SourceRef) -> Self {
+        let SpanElement::Span(mut fields) = element else {
+            return ReadySpan {
+                span: None,
+                parent: None,
+                trace_id: None,
+            };
+        };
+        let trace_id = fields.trace_id.take();
+        let parent = string(fields.parent_id.take());
+        let span = convert(&mut fields, i, source);
+        ReadySpan {
+            span: Some(span),
+            parent,
+            trace_id,
+        }
     }
 }
 
